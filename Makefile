@@ -1,0 +1,73 @@
+# PneumoWeb: `make run` brings the whole system up on embedded defaults; `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+export DJANGO_SETTINGS_MODULE ?= pneumoweb.settings.local
+# Tests and benchmarks run against real services (CI starts them; see .ci/run).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/pneumoweb
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: help venv venv-dev run web worker migrate admin demo-model test test-fast browser services bench clean
+
+help:
+	@echo "make run    - set up and start web server + Celery worker (SQLite, no broker server needed)"
+	@echo "make test   - set up and run the whole test suite (PostgreSQL, Redis, a real worker, Chromium)"
+	@echo "make bench  - end-to-end and model-only timings against a live server and worker"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip >/dev/null
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
+	$(BIN)/pip install -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+venv-dev: $(VENV)/.installed-dev
+
+migrate: venv
+	$(BIN)/python manage.py migrate --noinput
+
+admin: migrate
+	$(BIN)/python manage.py ensure_admin
+
+demo-model: migrate
+	$(BIN)/python manage.py create_demo_model --if-none
+
+# The worker runs with an embedded beat for the stuck-study reconciler; the web server stays in the foreground.
+run: admin demo-model
+	$(BIN)/python manage.py collectstatic --noinput >/dev/null
+	@echo "Starting Celery worker (queues: inference, training) and web server on http://127.0.0.1:$(PORT)/"
+	@set -m; $(BIN)/celery -A pneumoweb worker -B -Q inference,training --concurrency 1 --loglevel INFO \
+	    --schedule var/celerybeat-schedule & worker=$$!; \
+	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT) --noreload
+
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
+
+services:
+	@bash scripts/ensure-services.sh
+
+test: venv-dev browser services
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
+	DJANGO_SETTINGS_MODULE=pneumoweb.settings.test \
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: venv-dev
+	DJANGO_SETTINGS_MODULE=pneumoweb.settings.test $(BIN)/python -m pytest -m "not slow and not integration and not browser" $(PYTEST_ARGS)
+
+bench: venv-dev services
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+
+clean:
+	rm -rf var/ .pytest_cache

@@ -1,0 +1,38 @@
+"""Upload throttling: a per-user rate on new studies (scope ``uploads`` in ``DEFAULT_THROTTLE_RATES``).
+
+DRF throttling is not a security boundary (its counters are not atomic, and they live in Django's cache, which is
+per process unless ``CACHES`` points at a shared server); it keeps one misbehaving integrator from flooding the
+inference queue. Brute-force login protection is django-axes' job.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.permissions import SAFE_METHODS
+from rest_framework.request import Request
+from rest_framework.settings import api_settings
+from rest_framework.throttling import SimpleRateThrottle
+
+
+class UploadRateThrottle(SimpleRateThrottle):
+    """Throttle only the writes of a view (listing studies is not an upload)."""
+
+    scope = "uploads"
+
+    def get_rate(self) -> str | None:
+        # DRF's SimpleRateThrottle reads the rates once, at import (class attribute THROTTLE_RATES); reading them
+        # per request keeps `override_settings(REST_FRAMEWORK=...)` and a reloaded configuration effective.
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        if request.method in SAFE_METHODS:
+            return True
+        return super().allow_request(request, view)
+
+    def get_cache_key(self, request: Request, view: Any) -> str:
+        if request.user and request.user.is_authenticated:
+            ident = f"user:{request.user.pk}"
+        else:
+            ident = f"ip:{self.get_ident(request)}"
+        return self.cache_format % {"scope": self.scope, "ident": ident}

@@ -1,0 +1,47 @@
+"""Dashboard forms: they parse and validate input only; the views hand the cleaned data to services."""
+
+from __future__ import annotations
+
+from django import forms
+
+from diagnosis.models import Prediction, Review, Study
+
+ACCEPTED_UPLOAD_TYPES = ".dcm,.dicom,.png,.jpg,.jpeg,application/dicom,image/png,image/jpeg"
+
+
+class WorklistFilterForm(forms.Form):
+    """GET filters of the worklist. Unknown values are ignored rather than answered with an error page."""
+
+    status = forms.ChoiceField(choices=[("", "All statuses"), *Study.Status.choices], required=False)
+    label = forms.ChoiceField(
+        choices=[("", "All findings"), *Prediction.Label.choices], required=False, label="AI finding"
+    )
+
+    def filters(self) -> dict[str, str | None]:
+        if not self.is_valid():
+            return {"status": None, "label": None}
+        return {"status": self.cleaned_data["status"] or None, "label": self.cleaned_data["label"] or None}
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class UploadForm(forms.Form):
+    """One file per request: the page's script sends each selected file on its own, so each gets its own result."""
+
+    file = forms.FileField(
+        label="Chest X-ray files",
+        widget=MultipleFileInput(attrs={"accept": ACCEPTED_UPLOAD_TYPES, "multiple": True}),
+        help_text="DICOM, PNG or JPEG. Select one or several files.",
+    )
+    patient_id = forms.CharField(label="Patient ID", max_length=64, required=False)
+    accession_number = forms.CharField(label="Accession number", max_length=64, required=False)
+
+
+class ReviewForm(forms.Form):
+    finding = forms.ChoiceField(choices=Review.Finding.choices, widget=forms.RadioSelect, label="Your finding")
+    comment = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "maxlength": 5000}), required=False, max_length=5000,
+        label="Comment",
+    )

@@ -1,0 +1,8 @@
+from __future__ import annotations
+
+from .audit import AuditChainHead, AuditEvent
+from .model_version import ModelVersion
+from .study import Prediction, Review, Study
+from .worker import WorkerHeartbeat
+
+__all__ = ["AuditChainHead", "AuditEvent", "ModelVersion", "Prediction", "Review", "Study", "WorkerHeartbeat"]

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from django.conf import settings
+from django.db import models
+
+
+class AppendOnlyError(Exception):
+    pass
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def update(self, **kwargs: Any) -> NoReturn:
+        raise AppendOnlyError("Audit events are append-only.")
+
+    def delete(self) -> NoReturn:
+        raise AppendOnlyError("Audit events are append-only.")
+
+
+class AuditEvent(models.Model):
+    """An append-only record of a clinically relevant action, hash-chained to the event before it.
+
+    ``actor`` is who did it (``None`` for the system or a worker); the subject is what it was done to. Examples:
+    a radiologist opening a study → actor=radiologist, action ``study.viewed``, subject ``study:<uuid>``; a worker
+    finishing inference → actor=None, action ``inference.completed``, subject ``study:<uuid>``, ``task_id`` set;
+    an admin activating v3 → actor=admin, action ``model.activated``, subject ``model_version:v3``.
+
+    Rows are never updated or deleted: the queryset and ``save``/``delete`` refuse it, the admin is read-only, and
+    on PostgreSQL a trigger refuses UPDATE/DELETE. ``hash`` = sha256(previous hash + canonical content), so
+    ``manage.py verify_audit_chain`` detects any row changed or removed behind the application's back.
+    """
+
+    created_at = models.DateTimeField(db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
+        related_name="+",
+    )
+    actor_name = models.CharField(max_length=150, blank=True, help_text="Username at the time (or 'system').")
+    action = models.CharField(max_length=64, db_index=True)
+    subject_type = models.CharField(max_length=32, db_index=True)
+    subject_id = models.CharField(max_length=100, db_index=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["subject_type", "subject_id"], name="audit_subject_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.subject_type}:{self.subject_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise AppendOnlyError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise AppendOnlyError("Audit events are append-only.")
+
+
+class AuditChainHead(models.Model):
+    """The single row that serialises appends to the chain (locked with SELECT ... FOR UPDATE)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    last_hash = models.CharField(max_length=64)
+    count = models.PositiveBigIntegerField(default=0)

@@ -1,0 +1,183 @@
+"""Run inference on a study in a worker: claim it, predict with its assigned version (and shadows), record, complete.
+
+The database is the source of truth. A claim is a conditional UPDATE, so a task delivered twice does the work once;
+``attempts`` counts claims, so a file that kills its worker ends ``failed`` instead of looping; the reconciler
+(``studies_requeue_stuck``) gives studies of dead workers back to the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from diagnosis import ml
+from diagnosis.models import ModelVersion, Prediction, Study
+from diagnosis.selectors import model_version_shadows
+from diagnosis.services.audit import audit_record
+
+if TYPE_CHECKING:
+    from mlcore.inference import InferenceResult
+
+logger = logging.getLogger(__name__)
+
+
+def study_priority(*, label: str, probability: float) -> int:
+    """AI-positive studies above all negatives; within each, higher probability first."""
+    return (1000 if label == Prediction.Label.PNEUMONIA else 0) + round(probability * 999)
+
+
+def study_claim(*, study_id: str, task_id: str, worker: str) -> Study | None:
+    """Take a queued study for this task. A redelivery of the same task (its worker died) may take it again."""
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = Study.objects.filter(
+            Q(status=Study.Status.QUEUED) | Q(status=Study.Status.PROCESSING, task_id=task_id), id=study_id
+        ).update(status=Study.Status.PROCESSING, started_at=now, claimed_by=worker, task_id=task_id,
+                 attempts=F("attempts") + 1)
+        if claimed != 1:
+            logger.info("study %s not claimable (already taken or finished); nothing to do", study_id)
+            return None
+        study = Study.objects.select_related("model_version").get(id=study_id)
+        audit_record(action="inference.started", subject_type="study", subject_id=str(study.id), task_id=task_id,
+                     details={"attempt": study.attempts, "worker": worker,
+                              "model_version": study.model_version.version})
+    if study.attempts > settings.PNEUMO_MAX_INFERENCE_ATTEMPTS:
+        study_mark_failed(
+            study_id=study.id, task_id=task_id,
+            reason=f"Processing was interrupted {study.attempts - 1} times (the worker stopped each time); "
+            "the file may be damaged. Please check it and upload it again.",
+        )
+        return None
+    return study
+
+
+def study_run_inference(*, study_id: str, task_id: str, worker: str) -> None:
+    """Claim the study, run its model version (and every shadow version), store the results, complete it."""
+    from mlcore.errors import ArtifactError, ImageError
+
+    study = study_claim(study_id=study_id, task_id=task_id, worker=worker)
+    if study is None:
+        return
+    data = _read_original(study)
+    version = study.model_version
+    try:
+        result = ml.predictor_for(version).predict(data, max_pixels=settings.PNEUMO_MAX_IMAGE_PIXELS,
+                                                   threshold=version.threshold)
+    except ImageError as exc:
+        study_mark_failed(study_id=study.id, task_id=task_id, reason=str(exc))
+        return
+    except ArtifactError as exc:
+        study_mark_failed(study_id=study.id, task_id=task_id,
+                          reason=f"Model version {version.version} could not be loaded: {exc}")
+        return
+    shadow_results = _run_shadows(study=study, data=data)
+    study_record_results(study=study, version=version, result=result, shadow_results=shadow_results, task_id=task_id)
+
+
+def _read_original(study: Study) -> bytes:
+    with study.file.open("rb") as handle:
+        return handle.read()
+
+
+def _run_shadows(*, study: Study, data: bytes) -> list[tuple[ModelVersion, InferenceResult]]:
+    results = []
+    for shadow in model_version_shadows():
+        if shadow.pk == study.model_version_id:
+            continue
+        try:
+            results.append((shadow, ml.predictor_for(shadow).predict(
+                data, max_pixels=settings.PNEUMO_MAX_IMAGE_PIXELS, threshold=shadow.threshold)))
+        except Exception:
+            # A shadow version must never cost a patient their result: log and go on.
+            logger.exception("shadow version %s failed on study %s", shadow.version, study.id)
+    return results
+
+
+def _prediction_from_result(*, study: Study, version: ModelVersion, result: InferenceResult, is_shadow: bool,
+                            task_id: str) -> Prediction:
+    prediction, created = Prediction.objects.get_or_create(
+        study=study, model_version=version,
+        defaults={"is_shadow": is_shadow, "probability": result.probability, "label": result.label,
+                  "threshold": result.threshold, "preprocessing": result.preprocessing,
+                  "inference_ms": result.inference_ms, "task_id": task_id},
+    )
+    if created:
+        suffix = "" if not is_shadow else f"-{version.pk}"
+        prediction.heatmap.save(f"heatmap{suffix}.png", ContentFile(result.heatmap_png), save=False)
+        prediction.overlay.save(f"overlay{suffix}.png", ContentFile(result.overlay_png), save=False)
+        prediction.save(update_fields=["heatmap", "overlay"])
+    return prediction
+
+
+@transaction.atomic
+def study_record_results(*, study: Study, version: ModelVersion, result: InferenceResult,
+                         shadow_results: list[tuple[ModelVersion, InferenceResult]], task_id: str) -> Prediction:
+    study = Study.objects.select_for_update().get(pk=study.pk)
+    prediction = _prediction_from_result(study=study, version=version, result=result, is_shadow=False,
+                                         task_id=task_id)
+    for shadow, shadow_result in shadow_results:
+        _prediction_from_result(study=study, version=shadow, result=shadow_result, is_shadow=True, task_id=task_id)
+    if not study.display_image:
+        study.display_image.save("image.png", ContentFile(result.image_png), save=False)
+    study.status = Study.Status.COMPLETED
+    study.completed_at = timezone.now()
+    study.error = ""
+    # Priority never goes down once raised (a re-run cannot bury a study a radiologist was about to read).
+    study.priority = max(study.priority, study_priority(label=prediction.label, probability=prediction.probability))
+    study.save(update_fields=["status", "completed_at", "error", "priority", "display_image"])
+    audit_record(
+        action="inference.completed", subject_type="study", subject_id=str(study.id), task_id=task_id,
+        details={"model_version": version.version, "probability": round(prediction.probability, 6),
+                 "label": prediction.label, "threshold": prediction.threshold,
+                 "inference_ms": round(prediction.inference_ms, 1),
+                 "shadow_versions": [shadow.version for shadow, _ in shadow_results]},
+    )
+    return prediction
+
+
+@transaction.atomic
+def study_mark_failed(*, study_id: object, reason: str, task_id: str = "") -> None:
+    """End a study ``failed`` with a reason a user can read. A finished study is left as it is."""
+    updated = Study.objects.filter(id=study_id).exclude(status=Study.Status.COMPLETED).update(
+        status=Study.Status.FAILED, error=reason[:2000], completed_at=timezone.now())
+    if updated:
+        audit_record(action="inference.failed", subject_type="study", subject_id=str(study_id), task_id=task_id,
+                     details={"reason": reason[:2000]})
+
+
+def studies_requeue_stuck(*, older_than_seconds: int | None = None, worker: str | None = None) -> list[str]:
+    """Give studies held by dead workers back to the queue, and re-send queued studies whose message was lost.
+
+    With ``worker`` set (a worker starting up), every study that worker held is orphaned: its previous incarnation
+    died. Otherwise studies processing for longer than ``older_than_seconds`` are taken back.
+    """
+    from diagnosis.tasks import study_run_inference_task
+
+    age = timedelta(seconds=older_than_seconds or settings.PNEUMO_STUCK_STUDY_SECONDS)
+    cutoff = timezone.now() - age
+    stuck = Study.objects.filter(status=Study.Status.PROCESSING)
+    stuck = stuck.filter(claimed_by=worker) if worker else stuck.filter(started_at__lt=cutoff)
+    requeued: list[str] = []
+    with transaction.atomic():
+        for study in stuck.select_for_update(skip_locked=True):
+            study.status, study.claimed_by, study.task_id = Study.Status.QUEUED, "", ""
+            study.save(update_fields=["status", "claimed_by", "task_id"])
+            audit_record(action="inference.requeued", subject_type="study", subject_id=str(study.id),
+                         details={"reason": "worker restarted" if worker else "stuck", "attempts": study.attempts})
+            requeued.append(str(study.id))
+        # Redis keeps nothing on disk: after a broker restart, queued studies have no message any more.
+        lost = Study.objects.filter(status=Study.Status.QUEUED, queued_at__lt=cutoff).exclude(id__in=requeued)
+        lost_ids = [str(pk) for pk in lost.values_list("id", flat=True)]
+        # Re-stamp so a long but healthy backlog is re-sent once per period, not on every reconciler tick.
+        Study.objects.filter(id__in=lost_ids).update(queued_at=timezone.now())
+        requeued.extend(lost_ids)
+        for study_id in requeued:
+            transaction.on_commit(lambda study_id=study_id: study_run_inference_task.delay(study_id))
+    return requeued

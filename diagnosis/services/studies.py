@@ -1,0 +1,121 @@
+"""Create studies from uploads and record who looked at them."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from diagnosis.exceptions import InvalidUploadError, NoServingModelError, UnsupportedMediaError, UploadTooLargeError
+from diagnosis.models import Study
+from diagnosis.services.audit import audit_record
+from diagnosis.services.routing import model_version_for_new_study
+from mlcore.errors import ImageError, ImageTooLargeError, UnsupportedFormatError
+from mlcore.upload_check import inspect_upload
+
+logger = logging.getLogger(__name__)
+
+
+def _read_upload(upload: UploadedFile) -> bytes:
+    limit = settings.PNEUMO_MAX_UPLOAD_BYTES
+    if upload.size is not None and upload.size > limit:
+        raise UploadTooLargeError(
+            f"The file is {upload.size / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB.",
+            extra={"size_bytes": upload.size, "limit_bytes": limit},
+        )
+    data = upload.read(limit + 1)
+    if len(data) > limit:
+        raise UploadTooLargeError(f"The file is larger than the {limit / 1e6:.0f} MB limit.")
+    return data
+
+
+def _clean_identifier(value: str, field: str) -> str:
+    value = (value or "").strip()
+    if len(value) > 64 or any(ord(ch) < 32 for ch in value):
+        raise InvalidUploadError(f"{field} must be at most 64 printable characters.")
+    return value
+
+
+def study_create_from_upload(
+    *,
+    upload: UploadedFile,
+    uploaded_by: AbstractBaseUser,
+    source: str,
+    patient_id: str = "",
+    accession_number: str = "",
+    request: HttpRequest | None = None,
+) -> Study:
+    """Validate an upload without decoding its pixels, store it and queue it. Refused input stores nothing."""
+    patient_id = _clean_identifier(patient_id, "patient_id")
+    accession_number = _clean_identifier(accession_number, "accession_number")
+    data = _read_upload(upload)
+    try:
+        info = inspect_upload(data, max_pixels=settings.PNEUMO_MAX_IMAGE_PIXELS)
+    except UnsupportedFormatError as exc:
+        raise UnsupportedMediaError(str(exc)) from exc
+    except ImageTooLargeError as exc:
+        raise UploadTooLargeError(str(exc)) from exc
+    except ImageError as exc:
+        raise InvalidUploadError(str(exc)) from exc
+    dicom: dict[str, Any] = info.dicom.to_dict() if info.dicom is not None else {}
+    return _study_store(
+        data=data, info=info, dicom=dicom, uploaded_by=uploaded_by, source=source, request=request,
+        original_filename=(upload.name or "")[:255],
+        patient_id=patient_id or str(dicom.get("patient_id", ""))[:64],
+        accession_number=accession_number or str(dicom.get("accession_number", ""))[:64],
+    )
+
+
+@transaction.atomic
+def _study_store(*, data: bytes, info: Any, dicom: dict[str, Any], uploaded_by: AbstractBaseUser, source: str,
+                 request: HttpRequest | None, original_filename: str, patient_id: str,
+                 accession_number: str) -> Study:
+    now = timezone.now()
+    study = Study(
+        created_at=now, queued_at=now, original_filename=original_filename,
+        sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data), format=info.header.format,
+        width=info.header.width, height=info.header.height, dicom_metadata=dicom, patient_id=patient_id,
+        accession_number=accession_number, uploaded_by=uploaded_by, source=source,
+    )
+    study.model_version = model_version_for_new_study(study_id=study.id)
+    if study.model_version is None:
+        raise NoServingModelError(
+            "No model version is serving, so nothing can be screened. An admin must activate one "
+            "(or run `python manage.py create_demo_model` to try the workflow)."
+        )
+    # If the row is rolled back, the stored file is removed too, so a refused or failed upload leaves nothing.
+    study.file.save("original", ContentFile(data), save=False)
+    stored_name = study.file.name
+    try:
+        study.save(force_insert=True)
+        audit_record(
+            action="study.uploaded", subject_type="study", subject_id=str(study.id), actor=uploaded_by,
+            request=request,
+            details={"source": source, "format": study.format, "sha256": study.sha256, "size_bytes": study.size_bytes,
+                     "width": study.width, "height": study.height, "model_version": study.model_version.version},
+        )
+    except Exception:
+        study.file.storage.delete(stored_name)
+        raise
+    from diagnosis.tasks import study_run_inference_task
+
+    # Enqueue only after commit: a worker must never see a row that is not there yet (or was rolled back).
+    transaction.on_commit(lambda: study_run_inference_task.delay(str(study.id)))
+    return study
+
+
+def study_record_view(
+    *, study: Study, user: AbstractBaseUser, request: HttpRequest | None = None, what: str = "study"
+) -> None:
+    """Audit that a user saw patient data (the study page, an image, a heatmap…)."""
+    action = "study.viewed" if what == "study" else "study.image_viewed"
+    audit_record(action=action, subject_type="study", subject_id=str(study.id), actor=user, request=request,
+                 details={"what": what} if what != "study" else {})

@@ -1,0 +1,33 @@
+"""Small display helpers for the dashboard templates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.conf import settings
+
+register = template.Library()
+
+
+@register.filter
+def percent(value: Any, digits: int = 1) -> str:
+    """0.873 → "87.3 %"; empty for missing values."""
+    if value is None or value == "":
+        return ""
+    try:
+        return f"{float(value) * 100:.{int(digits)}f} %"
+    except (TypeError, ValueError):
+        return ""
+
+
+@register.filter
+def metadata_label(key: Any) -> str:
+    """``patient_sex`` → "Patient sex" for the DICOM metadata table."""
+    text = str(key).replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+@register.simple_tag
+def population_note() -> str:
+    return str(getattr(settings, "PNEUMO_POPULATION_NOTE", ""))

@@ -1,0 +1,19 @@
+"""Dashboard routes (namespace ``dashboard``), included by ``pneumoweb/urls.py`` at the site root."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver, path
+
+from diagnosis import views
+
+app_name = "dashboard"
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", views.worklist, name="worklist"),
+    path("worklist/rows", views.worklist_rows, name="worklist_rows"),
+    path("upload/", views.upload, name="upload"),
+    path("upload/file", views.upload_file, name="upload_file"),
+    path("studies/<uuid:study_id>/", views.study_detail, name="study"),
+    path("studies/<uuid:study_id>/review", views.study_review, name="study_review"),
+    path("studies/<uuid:study_id>/status", views.study_status, name="study_status"),
+]

@@ -1,0 +1,279 @@
+"""The radiologist dashboard: thin server-rendered views over selectors and services.
+
+Every page is for radiologists and staff only (``selectors.user_is_radiologist``); anyone else who is logged in
+gets a 403 page. JSON endpoints used by the pages' small scripts answer 401/403 as JSON instead of redirecting, so
+a script never mistakes the login page for data.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Page, Paginator
+from django.db.models import Prefetch, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from diagnosis import selectors
+from diagnosis.exceptions import ApplicationError
+from diagnosis.forms import ReviewForm, UploadForm, WorklistFilterForm
+from diagnosis.models import ModelVersion, Prediction, Review, Study
+from diagnosis.services.reviews import review_create
+from diagnosis.services.studies import study_create_from_upload, study_record_view
+
+logger = logging.getLogger(__name__)
+
+WORKLIST_PAGE_SIZE = 50
+WORKLIST_POLL_SECONDS = 5
+STUDY_POLL_SECONDS = 3
+
+View = Callable[..., HttpResponse]
+
+
+def radiologist_required(view: View) -> View:
+    """Login required (redirect to the login page); then radiologists and staff only (403 page)."""
+
+    @login_required
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not selectors.user_is_radiologist(request.user):
+            return render(request, "diagnosis/forbidden.html", status=403)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def radiologist_required_json(view: View) -> View:
+    """The same rule for endpoints called by scripts: 401/403 JSON rather than a redirect or an HTML page."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return JsonResponse({"detail": "Your session has ended. Reload the page and log in again."}, status=401)
+        if not selectors.user_is_radiologist(request.user):
+            return JsonResponse({"detail": "The dashboard is for radiologists."}, status=403)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+# --- Worklist ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorklistRow:
+    study: Study
+    prediction: Prediction | None
+    latest_review: Review | None
+
+    @property
+    def model_version(self) -> ModelVersion:
+        # The version that produced the result, or (still queued) the one assigned to produce it.
+        return self.prediction.model_version if self.prediction is not None else self.study.model_version
+
+    @property
+    def unvalidated(self) -> bool:
+        return not self.model_version.validated
+
+
+def _worklist_studies(request: HttpRequest, filters: dict[str, str | None]) -> QuerySet[Study]:
+    # The review column needs each study's latest review: one prefetch query per page instead of one per row.
+    reviews = Review.objects.select_related("reviewer").order_by("-created_at")
+    return selectors.study_list_visible_to(user=request.user, **filters).prefetch_related(
+        Prefetch("reviews", queryset=reviews, to_attr="reviews_newest_first")
+    )
+
+
+def _worklist_context(request: HttpRequest) -> dict[str, Any]:
+    form = WorklistFilterForm(request.GET)
+    filters = form.filters()
+    page: Page = Paginator(_worklist_studies(request, filters), WORKLIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [
+        WorklistRow(
+            study=study,
+            prediction=selectors.study_primary_prediction(study),
+            latest_review=study.reviews_newest_first[0] if study.reviews_newest_first else None,
+        )
+        for study in page.object_list
+    ]
+    query = request.GET.copy()
+    query.pop("page", None)
+    return {
+        "form": form,
+        "page": page,
+        "rows": rows,
+        "any_unvalidated": any(row.unvalidated for row in rows),
+        "filter_query": query.urlencode(),
+        "now": timezone.now(),
+    }
+
+
+@require_GET
+@radiologist_required
+def worklist(request: HttpRequest) -> HttpResponse:
+    context = _worklist_context(request)
+    context["poll_seconds"] = WORKLIST_POLL_SECONDS
+    return render(request, "diagnosis/worklist.html", context)
+
+
+@require_GET
+@radiologist_required_json
+def worklist_rows(request: HttpRequest) -> JsonResponse:
+    """What the worklist's script polls: the table body and pagination for the same filters and page."""
+    context = _worklist_context(request)
+    page: Page = context["page"]
+    return JsonResponse(
+        {
+            "rows_html": render_to_string("diagnosis/_worklist_rows.html", context, request=request),
+            "pagination_html": render_to_string("diagnosis/_worklist_pagination.html", context, request=request),
+            "count": page.paginator.count,
+            "ids": [str(row.study.id) for row in context["rows"]],
+            "any_unvalidated": context["any_unvalidated"],
+            "generated_at": context["now"].isoformat(),
+        }
+    )
+
+
+# --- Upload ------------------------------------------------------------------------------------------------------
+
+
+def _create_study(request: HttpRequest, upload: Any, patient_id: str, accession_number: str) -> Study:
+    return study_create_from_upload(
+        upload=upload, uploaded_by=request.user, source=Study.Source.DASHBOARD, patient_id=patient_id,
+        accession_number=accession_number, request=request,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@radiologist_required
+def upload(request: HttpRequest) -> HttpResponse:
+    """The upload page. With scripts, files go one by one to ``upload_file``; without, one plain form POST."""
+    if request.method == "GET":
+        return render(request, "diagnosis/upload.html", {"form": UploadForm()})
+    form = UploadForm(request.POST, request.FILES)
+    status = 400
+    if form.is_valid():
+        try:
+            study = _create_study(
+                request, form.cleaned_data["file"], form.cleaned_data["patient_id"],
+                form.cleaned_data["accession_number"],
+            )
+        except ApplicationError as exc:
+            form.add_error("file", exc.message)
+            status = exc.status_code
+        else:
+            messages.success(request, f"{study.original_filename or 'The file'} was received and queued for screening.")
+            return redirect("dashboard:study", study_id=study.id)
+    return render(request, "diagnosis/upload.html", {"form": form}, status=status)
+
+
+@require_POST
+@radiologist_required_json
+def upload_file(request: HttpRequest) -> JsonResponse:
+    """One file per request (session auth + CSRF), so the page shows progress and a result for each file."""
+    upload_ = request.FILES.get("file")
+    if upload_ is None:
+        return JsonResponse({"detail": "No file was sent (form field 'file')."}, status=400)
+    try:
+        study = _create_study(
+            request, upload_, request.POST.get("patient_id", ""), request.POST.get("accession_number", "")
+        )
+    except ApplicationError as exc:
+        body: dict[str, Any] = {"detail": exc.message, "filename": upload_.name}
+        if exc.extra:
+            body["extra"] = exc.extra
+        return JsonResponse(body, status=exc.status_code)
+    return JsonResponse(
+        {
+            "id": str(study.id),
+            "status": study.status,
+            "filename": study.original_filename,
+            "url": reverse("dashboard:study", kwargs={"study_id": study.id}),
+            "detail": "Received and queued for screening.",
+        },
+        status=201,
+    )
+
+
+# --- Study -------------------------------------------------------------------------------------------------------
+
+
+def _study_or_404(request: HttpRequest, study_id: uuid.UUID) -> Study:
+    try:
+        return selectors.study_get_visible_to(user=request.user, study_id=study_id)
+    except Study.DoesNotExist:
+        raise Http404("No such study.") from None
+
+
+def _render_study(
+    request: HttpRequest, study: Study, *, form: ReviewForm | None = None, status: int = 200
+) -> HttpResponse:
+    # Every render shows patient data, so every render is audited.
+    study_record_view(study=study, user=request.user, request=request, what="study")
+    prediction = selectors.study_primary_prediction(study)
+    if form is None:
+        form = ReviewForm(initial={"finding": prediction.label if prediction is not None else None})
+    model_version = prediction.model_version if prediction is not None else study.model_version
+    api_base = f"/api/v1/studies/{study.id}"
+    context = {
+        "study": study,
+        "prediction": prediction,
+        "model_version": model_version,
+        "unvalidated": not model_version.validated,
+        "reviews": study.reviews.select_related("reviewer").order_by("-created_at"),
+        "form": form,
+        "can_review": study.status == Study.Status.COMPLETED,
+        "image_url": f"{api_base}/image/",
+        "heatmap_url": f"{api_base}/heatmap/" if prediction is not None and prediction.heatmap else "",
+        "overlay_url": f"{api_base}/overlay/" if prediction is not None and prediction.overlay else "",
+        "in_progress": study.status in (Study.Status.QUEUED, Study.Status.PROCESSING),
+        "poll_seconds": STUDY_POLL_SECONDS,
+    }
+    return render(request, "diagnosis/study.html", context, status=status)
+
+
+@require_GET
+@radiologist_required
+def study_detail(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
+    return _render_study(request, _study_or_404(request, study_id))
+
+
+@require_POST
+@radiologist_required
+def study_review(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
+    study = _study_or_404(request, study_id)
+    form = ReviewForm(request.POST)
+    if not form.is_valid():
+        return _render_study(request, study, form=form, status=400)
+    try:
+        review = review_create(
+            study=study, reviewer=request.user, finding=form.cleaned_data["finding"],
+            comment=form.cleaned_data["comment"], request=request,
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        suffix = ""
+        if review.agrees_with_model is not None:
+            suffix = " (confirms the AI finding)" if review.agrees_with_model else " (overrides the AI finding)"
+        messages.success(request, f"Review recorded: {review.get_finding_display()}{suffix}.")
+    return redirect("dashboard:study", study_id=study.id)
+
+
+@require_GET
+@radiologist_required_json
+def study_status(request: HttpRequest, study_id: uuid.UUID) -> JsonResponse:
+    """Polled by a queued/processing study's page, which reloads once the status changes."""
+    study = _study_or_404(request, study_id)
+    return JsonResponse({"id": str(study.id), "status": study.status})

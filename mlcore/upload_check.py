@@ -1,0 +1,126 @@
+"""Check an upload completely WITHOUT decoding its pixels, so the web process can refuse bad input with a clear
+message and store nothing, while the C decoders only ever run in a worker (see PITFALLS: decoders are C code).
+
+What is checked: the format from magic bytes, the dimensions from the header (decompression bombs), that PNG
+chunks are intact up to IEND, that a JPEG is complete, and that a DICOM has one frame of pixel data of the
+expected length (or valid encapsulated fragments) in a transfer syntax we can decode.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from dataclasses import dataclass
+
+from mlcore.dicom import DicomMetadata, read_dicom_header
+from mlcore.errors import CorruptImageError, EmptyImageError, UnsupportedDicomError
+from mlcore.imaging import DEFAULT_MAX_PIXELS, ImageHeader, check_dimensions, detect_format, read_header
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass(frozen=True)
+class UploadInfo:
+    header: ImageHeader
+    dicom: DicomMetadata | None
+
+
+def inspect_upload(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> UploadInfo:
+    """Validate an uploaded file's structure.
+
+    Args:
+        data: the uploaded bytes.
+        max_pixels: refuse images whose header declares more pixels than this.
+
+    Returns:
+        The header (format, width, height) and, for DICOM, its metadata.
+
+    Raises:
+        ImageError subclasses with a message for the user (see ``mlcore.errors``).
+    """
+    if not data:
+        raise EmptyImageError("The file is empty.")
+    image_format = detect_format(data)
+    if image_format == "dicom":
+        header, metadata = read_dicom_header(data)
+        check_dimensions(header, max_pixels=max_pixels)
+        _check_dicom_pixel_data(data)
+        return UploadInfo(header=header, dicom=metadata)
+    header = read_header(data)
+    check_dimensions(header, max_pixels=max_pixels)
+    if image_format == "png":
+        _check_png_chunks(data)
+    else:
+        _check_jpeg_complete(data)
+    return UploadInfo(header=header, dicom=None)
+
+
+def _check_png_chunks(data: bytes) -> None:
+    position = len(_PNG_SIGNATURE)
+    while position + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[position : position + 4])
+        chunk_type = data[position + 4 : position + 8]
+        end = position + 12 + length
+        if end > len(data):
+            break
+        (crc,) = struct.unpack(">I", data[end - 4 : end])
+        if zlib.crc32(data[position + 4 : end - 4]) & 0xFFFFFFFF != crc:
+            raise CorruptImageError(f"The PNG file is damaged (bad checksum in its {chunk_type.decode('latin-1')} chunk).")
+        if chunk_type == b"IEND":
+            return
+        position = end
+    raise CorruptImageError("The PNG file is truncated (it ends before its last chunk).")
+
+
+def _check_jpeg_complete(data: bytes) -> None:
+    # A complete JPEG ends with the EOI marker; some writers add padding after it, so look near the end.
+    if b"\xff\xd9" not in data[-4096:]:
+        raise CorruptImageError("The JPEG file is truncated (no end-of-image marker).")
+
+
+def _check_dicom_pixel_data(data: bytes) -> None:
+    import pydicom
+    from pydicom.encaps import generate_fragmented_frames
+    from pydicom.pixels import get_decoder
+
+    try:
+        dataset = pydicom.dcmread(io.BytesIO(data))  # never force=True on uploads
+        transfer_syntax = dataset.file_meta.TransferSyntaxUID
+        pixel_data = dataset.get("PixelData")
+        if pixel_data is None or pixel_data.value is None:
+            raise UnsupportedDicomError("The DICOM file contains no image (no pixel data).")
+        value = bytes(pixel_data.value)
+        if transfer_syntax.is_compressed:
+            decoder = get_decoder(transfer_syntax)
+            if not decoder.is_available:
+                raise UnsupportedDicomError(
+                    f"The DICOM image is compressed as {transfer_syntax.name} ({transfer_syntax}), which this "
+                    "installation cannot decode."
+                )
+            frames = list(generate_fragmented_frames(value, number_of_frames=1))
+            if not frames or not any(len(fragment) for fragment in frames[0]):
+                raise CorruptImageError("The DICOM file's compressed image data is empty.")
+        else:
+            expected = _expected_native_length(dataset)
+            if len(value) < expected:
+                raise CorruptImageError(
+                    f"The DICOM file is truncated: its image needs {expected} bytes but holds {len(value)}."
+                )
+    except (UnsupportedDicomError, CorruptImageError):
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, EOFError, OSError, RecursionError, struct.error,
+            NotImplementedError, RuntimeError) as exc:
+        raise CorruptImageError(f"The DICOM file is damaged and cannot be read ({type(exc).__name__}).") from exc
+
+
+def _expected_native_length(dataset: object) -> int:
+    rows = int(getattr(dataset, "Rows", 0))
+    columns = int(getattr(dataset, "Columns", 0))
+    samples = int(getattr(dataset, "SamplesPerPixel", 1) or 1)
+    bits_allocated = int(getattr(dataset, "BitsAllocated", 8) or 8)
+    frames = int(getattr(dataset, "NumberOfFrames", 1) or 1)
+    pixels = rows * columns * samples * frames
+    if bits_allocated == 1:
+        return (pixels + 7) // 8
+    return pixels * ((bits_allocated + 7) // 8)

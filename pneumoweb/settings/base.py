@@ -1,0 +1,212 @@
+"""Base settings: everything lives here; local/test/production only override.
+
+Configuration comes from the environment (12-factor). With neither ``DATABASE_URL`` nor ``REDIS_URL`` set,
+PneumoWeb runs on SQLite and Celery's filesystem transport, so ``make run`` needs no server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+
+from pneumoweb.env import env_bool, env_int, env_list, env_secret, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(env_str("PNEUMO_VAR_DIR", str(BASE_DIR / "var")))
+
+# --- Core (https://docs.djangoproject.com/en/5.2/ref/settings/) ---------------------------------------------
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY", default="insecure-dev-key-change-me")
+DEBUG = env_bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "axes",
+    "diagnosis",
+]
+
+MIDDLEWARE = [
+    "pneumoweb.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # AxesMiddleware should be the last middleware (django-axes docs).
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    # AxesStandaloneBackend must come first: it refuses locked-out credentials before any other backend runs.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+ROOT_URLCONF = "pneumoweb.urls"
+WSGI_APPLICATION = "pneumoweb.wsgi.application"
+ASGI_APPLICATION = "pneumoweb.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database (https://github.com/jazzband/dj-database-url) -------------------------------------------------
+# PostgreSQL in production; SQLite is the zero-setup default.
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'pneumoweb.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The worker and the web server write concurrently; WAL plus a busy timeout keeps SQLite from
+    # answering "database is locked" under that light load.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("PNEUMO_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    # Uploaded X-rays are patient data: they live under PNEUMO_STORAGE_DIR, never under a public or static folder,
+    # and are served only through views that check permissions.
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                "OPTIONS": {"location": str(Path(env_str("PNEUMO_STORAGE_DIR", str(VAR_DIR / "storage")))),
+                            "base_url": None}},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard:worklist"
+LOGOUT_REDIRECT_URL = "login"
+
+# --- Security ---------------------------------------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = env_int("PNEUMO_SESSION_SECONDS", 8 * 3600)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+# django-axes: lock an account+address after repeated failed logins (https://django-axes.readthedocs.io/).
+AXES_FAILURE_LIMIT = env_int("PNEUMO_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = 0.25  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+
+# --- Uploads ---------------------------------------------------------------------------------------------------
+# DATA_UPLOAD_MAX_MEMORY_SIZE does not cover file data: the API checks PNEUMO_MAX_UPLOAD_BYTES itself.
+PNEUMO_MAX_UPLOAD_BYTES = env_int("PNEUMO_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
+PNEUMO_MAX_IMAGE_PIXELS = env_int("PNEUMO_MAX_IMAGE_PIXELS", 50_000_000)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_PERMISSIONS = 0o640
+
+# --- Models and ML ---------------------------------------------------------------------------------------------
+PNEUMO_MODEL_DIR = Path(env_str("PNEUMO_MODEL_DIR", str(VAR_DIR / "models")))
+PNEUMO_DEFAULT_TARGET_SENSITIVITY = float(env_str("PNEUMO_TARGET_SENSITIVITY", "0.95"))
+PNEUMO_POPULATION_NOTE = (
+    "Sample data and any model trained on it are pediatric (Kermany et al. 2018, children aged 1–5, "
+    "Guangzhou). Performance on adults is not established."
+)
+
+# --- Celery (https://docs.celeryq.dev/en/stable/userguide/configuration.html) ----------------------------------
+REDIS_URL = env_str("REDIS_URL", "")
+CELERY_FS_DIR = VAR_DIR / "celery-broker"
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 3600}
+else:
+    # No server needed: Celery's filesystem transport, still with a real, separate worker process.
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(CELERY_FS_DIR / "queue"),
+        "data_folder_out": str(CELERY_FS_DIR / "queue"),
+        "processed_folder": str(CELERY_FS_DIR / "processed"),
+        "store_processed": False,
+    }
+# Results live in the database (the source of truth), never in the broker.
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+# A SIGKILLed child requeues its task; the attempt counter on the study stops a poison file from looping.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Below the Redis visibility timeout, so a task is never delivered twice while it still runs.
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("PNEUMO_TASK_SOFT_TIME_LIMIT", 300)
+CELERY_TASK_TIME_LIMIT = env_int("PNEUMO_TASK_TIME_LIMIT", 360)
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("PNEUMO_WORKER_MAX_MEMORY_KB", 6_000_000)
+CELERY_TASK_DEFAULT_QUEUE = "inference"
+CELERY_TASK_ROUTES = {"diagnosis.tasks.model_training_run": {"queue": "training"}}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+PNEUMO_MAX_INFERENCE_ATTEMPTS = env_int("PNEUMO_MAX_INFERENCE_ATTEMPTS", 3)
+PNEUMO_STUCK_STUDY_SECONDS = env_int("PNEUMO_STUCK_STUDY_SECONDS", 600)
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stuck-studies": {"task": "diagnosis.tasks.studies_requeue_stuck", "schedule": 60.0},
+}
+
+# --- REST framework (https://www.django-rest-framework.org/api-guide/settings/) --------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_RATES": {"uploads": env_str("PNEUMO_UPLOAD_RATE", "120/min")},
+    "EXCEPTION_HANDLER": "diagnosis.api.exceptions.api_exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "PneumoWeb API",
+    "DESCRIPTION": "Chest X-ray pneumonia screening. Submit studies, fetch AI results with Grad-CAM. "
+    + "Decision support only; every finding needs a radiologist's review.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Logging: structured (JSON lines) with request and task ids -----------------------------------------------
+LOG_LEVEL = env_str("PNEUMO_LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"context": {"()": "pneumoweb.logging.ContextFilter"}},
+    "formatters": {"json": {"()": "pneumoweb.logging.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["context"]}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+}

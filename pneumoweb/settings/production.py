@@ -1,0 +1,20 @@
+"""Production: PostgreSQL and Redis are required; secrets must come from the environment."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured
+
+from pneumoweb.env import env_bool, env_secret
+
+from .base import *  # noqa: F403
+from .base import DATABASES, REDIS_URL
+
+DEBUG = False
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY")
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("Production requires DATABASE_URL pointing at PostgreSQL.")
+if not REDIS_URL:
+    raise ImproperlyConfigured("Production requires REDIS_URL (Celery broker).")
+SESSION_COOKIE_SECURE = env_bool("PNEUMO_SECURE_COOKIES", default=True)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -1,0 +1,21 @@
+"""Unit-test settings. Integration tests start a real worker with these settings plus a real broker."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from .base import *  # noqa: F403
+from .base import REST_FRAMEWORK, STORAGES
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Unit tests run tasks in-process; the integration suite overrides this for its real worker.
+CELERY_TASK_ALWAYS_EAGER = os.environ.get("PNEUMO_CELERY_EAGER", "1") == "1"
+CELERY_TASK_EAGER_PROPAGATES = True
+STORAGES["default"]["OPTIONS"]["location"] = os.environ.get(
+    "PNEUMO_STORAGE_DIR", tempfile.mkdtemp(prefix="pneumoweb-test-storage-")
+)
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"uploads": os.environ.get("PNEUMO_UPLOAD_RATE", "1000/min")}
+AXES_ENABLED = os.environ.get("PNEUMO_AXES_ENABLED", "1") == "1"
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
