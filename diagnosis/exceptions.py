@@ -14,7 +14,13 @@ class ApplicationError(Exception):
         self.extra = extra or {}
 
 
-class InvalidUploadError(ApplicationError):
+class InvalidInputError(ApplicationError):
+    """A request's input is not acceptable (the message says which field and why)."""
+
+    status_code = 400
+
+
+class InvalidUploadError(InvalidInputError):
     """The uploaded file is not an image we can screen (wrong format, corrupt, unsupported DICOM)."""
 
     status_code = 400

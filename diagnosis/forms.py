@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from diagnosis.models import Prediction, Review, Study
@@ -27,10 +29,26 @@ class MultipleFileInput(forms.ClearableFileInput):
     allow_multiple_selected = True
 
 
-class UploadForm(forms.Form):
-    """One file per request: the page's script sends each selected file on its own, so each gets its own result."""
+class MultipleFileField(forms.FileField):
+    """A file field that cleans to a list (Django's documented recipe for ``<input type=file multiple>``)."""
 
-    file = forms.FileField(
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list[Any]:
+        clean_one = super().clean
+        files = [item for item in (data if isinstance(data, (list, tuple)) else [data]) if item]
+        if not files:
+            clean_one(None, initial)  # raises "This field is required." when it is
+            return []
+        return [clean_one(item, initial) for item in files]
+
+
+class UploadForm(forms.Form):
+    """The page's script sends each selected file on its own request; without scripts the form posts them all."""
+
+    file = MultipleFileField(
         label="Chest X-ray files",
         widget=MultipleFileInput(attrs={"accept": ACCEPTED_UPLOAD_TYPES, "multiple": True}),
         help_text="DICOM, PNG or JPEG. Select one or several files.",

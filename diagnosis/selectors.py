@@ -42,8 +42,10 @@ def user_can_upload(user: UserLike) -> bool:
 
 def _with_primary_prediction(queryset: QuerySet[Study]) -> QuerySet[Study]:
     primary = Prediction.objects.filter(is_shadow=False).select_related("model_version")
+    reviews = Review.objects.select_related("reviewer").order_by("-created_at")
     return queryset.select_related("model_version", "uploaded_by").prefetch_related(
-        Prefetch("predictions", queryset=primary, to_attr="primary_predictions")
+        Prefetch("predictions", queryset=primary, to_attr="primary_predictions"),
+        Prefetch("reviews", queryset=reviews, to_attr="reviews_newest_first"),
     )
 
 
@@ -81,6 +83,9 @@ def study_primary_prediction(study: Study) -> Prediction | None:
 
 
 def study_latest_review(study: Study) -> Review | None:
+    cached = getattr(study, "reviews_newest_first", None)
+    if cached is not None:
+        return cached[0] if cached else None
     return study.reviews.select_related("reviewer").order_by("-created_at").first()
 
 

@@ -162,20 +162,27 @@ def upload(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return render(request, "diagnosis/upload.html", {"form": UploadForm()})
     form = UploadForm(request.POST, request.FILES)
-    status = 400
-    if form.is_valid():
+    if not form.is_valid():
+        return render(request, "diagnosis/upload.html", {"form": form}, status=400)
+    created: list[Study] = []
+    refused: list[ApplicationError] = []
+    for file in form.cleaned_data["file"]:
         try:
-            study = _create_study(
-                request, form.cleaned_data["file"], form.cleaned_data["patient_id"],
-                form.cleaned_data["accession_number"],
-            )
+            created.append(_create_study(
+                request, file, form.cleaned_data["patient_id"], form.cleaned_data["accession_number"]
+            ))
         except ApplicationError as exc:
-            form.add_error("file", exc.message)
-            status = exc.status_code
-        else:
-            messages.success(request, f"{study.original_filename or 'The file'} was received and queued for screening.")
-            return redirect("dashboard:study", study_id=study.id)
-    return render(request, "diagnosis/upload.html", {"form": form}, status=status)
+            refused.append(exc)
+            form.add_error("file", f"{file.name}: {exc.message}")
+    if created:
+        names = ", ".join(study.original_filename or "file" for study in created)
+        messages.success(request, f"Received and queued for screening: {names}.")
+    if refused:
+        status = 200 if created else refused[0].status_code
+        return render(request, "diagnosis/upload.html", {"form": form}, status=status)
+    if len(created) == 1:
+        return redirect("dashboard:study", study_id=created[0].id)
+    return redirect("dashboard:worklist")
 
 
 @require_POST
@@ -232,9 +239,12 @@ def _render_study(
         "model_version": model_version,
         "unvalidated": not model_version.validated,
         "reviews": study.reviews.select_related("reviewer").order_by("-created_at"),
+        # Alphabetical: jsonb does not keep the insertion order, and a stable order is easier to scan.
+        "dicom_metadata": sorted((study.dicom_metadata or {}).items()),
         "form": form,
         "can_review": study.status == Study.Status.COMPLETED,
-        "image_url": f"{api_base}/image/",
+        # The display PNG exists once a worker has rendered it; before that there is nothing to show.
+        "image_url": f"{api_base}/image/" if study.display_image else "",
         "heatmap_url": f"{api_base}/heatmap/" if prediction is not None and prediction.heatmap else "",
         "overlay_url": f"{api_base}/overlay/" if prediction is not None and prediction.overlay else "",
         "in_progress": study.status in (Study.Status.QUEUED, Study.Status.PROCESSING),

@@ -164,7 +164,7 @@ def git_revision(repo_dir: str | os.PathLike[str] | None = None) -> str:
 def _write_json(path: Path, data: Any) -> None:
     """Write JSON atomically (temp file + rename): readers never see half a manifest."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=False, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
 

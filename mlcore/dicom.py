@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pydicom
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.pixels import apply_modality_lut, apply_voi, convert_color_space, get_decoder
 from pydicom.uid import UID
 
@@ -61,9 +61,11 @@ _WINDOW_FUNCTIONS = ("LINEAR", "LINEAR_EXACT", "SIGMOID")
 
 # What pydicom and its decoder plugins raise on malformed input. Our own
 # ImageError subclasses ValueError, so every handler re-raises it first.
+# The list grew from fuzzing (tests/mlcore/test_dicom.py): BytesLengthException
+# comes from a damaged (0002,0000) group length, for example.
 _DICOM_ERRORS: tuple[type[BaseException], ...] = (
-    InvalidDicomError, ValueError, AttributeError, EOFError, OSError, RecursionError, KeyError,
-    TypeError, NotImplementedError, RuntimeError, IndexError, OverflowError, struct.error,
+    InvalidDicomError, BytesLengthException, ValueError, AttributeError, EOFError, OSError,
+    RecursionError, LookupError, TypeError, RuntimeError, ArithmeticError, struct.error,
 )
 
 

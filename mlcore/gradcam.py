@@ -43,7 +43,9 @@ def _grad_function(model: keras.Model, last_conv_layer_name: str, sign: int):
         import tensorflow as tf
 
         conv_layer = model.get_layer(last_conv_layer_name)  # ValueError if absent
-        grad_model = keras.Model(model.inputs, [conv_layer.output, model.output])
+        if len(model.inputs) != 1:
+            raise ValueError(f"Grad-CAM needs a single-input model, got {len(model.inputs)} inputs")
+        grad_model = keras.Model(model.inputs[0], [conv_layer.output, model.output])
         input_shape = tuple(model.inputs[0].shape[1:])
 
         @tf.function(input_signature=[tf.TensorSpec((None, *input_shape), tf.float32)])

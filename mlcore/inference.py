@@ -91,6 +91,12 @@ class Predictor:
         """Model version from the manifest."""
         return self.manifest.version
 
+    def warm_up(self) -> None:
+        """Run one blank image through the model so the first real request does not pay
+        for graph tracing (seconds). Call it once after loading, e.g. in a worker's init."""
+        size = self.preprocessing.image_size
+        predict_with_gradcam(self.model, np.zeros((1, size, size, self.preprocessing.channels), np.float32))
+
     def preprocess(self, data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, LoadedImage]:
         """Decode and preprocess upload bytes exactly as in training.
 

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import warnings
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,6 +56,7 @@ HEAD_LAYER_NAMES = (
     "head_dropout_3",
     PREDICTION_LAYER,
 )
+_PARTIAL_LOAD = re.compile(r"skipping|could not be loaded|freshly-initiali[sz]ed|mismatch", re.IGNORECASE)
 MIN_IMAGE_SIZE = 32  # ResNet50 (include_top=False) refuses smaller inputs.
 
 _WEIGHTS_HINT = (
@@ -142,11 +145,23 @@ def _build_base(inputs, weights: str | None):
         # Same call Keras itself makes for the downloaded file: legacy .h5 is loaded by
         # topology (layer order), .weights.h5 by the Keras 3 layer paths. Both must match
         # the ResNet50 base exactly; a partial load would be a silently different model.
-        base.load_weights(path)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            base.load_weights(path)
     except Exception as exc:
         raise WeightsUnavailableError(
             f"Could not load ResNet50 base weights from {path!r}: {exc}. {_WEIGHTS_HINT}"
         ) from exc
+    # Keras 3 only *warns* when parts of a .weights.h5 file are missing and keeps those
+    # layers randomly initialised; for a medical model that is an error.
+    skipped = [str(w.message) for w in caught if _PARTIAL_LOAD.search(str(w.message))]
+    if skipped:
+        raise WeightsUnavailableError(
+            f"Could not load ResNet50 base weights from {path!r}: the file does not cover every layer "
+            f"({skipped[0][:200]}). {_WEIGHTS_HINT}"
+        )
+    for w in caught:
+        logger.warning("while loading %s: %s", path, w.message)
     logger.info("Loaded ResNet50 base weights from %s", path)
     return base
 

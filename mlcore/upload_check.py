@@ -87,10 +87,9 @@ def _check_dicom_pixel_data(data: bytes) -> None:
     try:
         dataset = pydicom.dcmread(io.BytesIO(data))  # never force=True on uploads
         transfer_syntax = dataset.file_meta.TransferSyntaxUID
-        pixel_data = dataset.get("PixelData")
-        if pixel_data is None or pixel_data.value is None:
+        if "PixelData" not in dataset or dataset.PixelData is None:
             raise UnsupportedDicomError("The DICOM file contains no image (no pixel data).")
-        value = bytes(pixel_data.value)
+        value = bytes(dataset.PixelData)
         if transfer_syntax.is_compressed:
             decoder = get_decoder(transfer_syntax)
             if not decoder.is_available:

@@ -33,7 +33,7 @@ SQLITE_APPEND_ONLY = [
 def append_only_trigger(apps, schema_editor):  # type: ignore[no-untyped-def]
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
-        schema_editor.execute(PG_APPEND_ONLY)
+        schema_editor.execute(PG_APPEND_ONLY, params=None)  # no %-interpolation of the PL/pgSQL body
     elif vendor == "sqlite":
         for statement in SQLITE_APPEND_ONLY:
             schema_editor.execute(statement)

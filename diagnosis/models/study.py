@@ -11,8 +11,10 @@ def _study_upload_path(instance: Study, filename: str) -> str:
     return f"studies/{instance.created_at:%Y/%m/%d}/{instance.id.hex}/original"
 
 
-def _prediction_file_path(instance: Prediction, filename: str) -> str:
-    return f"studies/{instance.study.created_at:%Y/%m/%d}/{instance.study_id.hex}/{filename}"
+def _prediction_file_path(instance: Study | Prediction, filename: str) -> str:
+    # Files derived from a study (display image, heatmaps, overlays) sit beside its original.
+    study = instance if isinstance(instance, Study) else instance.study
+    return f"studies/{study.created_at:%Y/%m/%d}/{study.id.hex}/{filename}"
 
 
 class Study(models.Model):

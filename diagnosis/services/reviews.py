@@ -6,7 +6,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.http import HttpRequest
 
-from diagnosis.exceptions import InvalidUploadError, StudyStateError
+from diagnosis.exceptions import InvalidInputError, StudyStateError
 from diagnosis.models import Review, Study
 from diagnosis.selectors import study_primary_prediction
 from diagnosis.services.audit import audit_record
@@ -18,7 +18,7 @@ def review_create(
 ) -> Review:
     """Record a review. The caller checks the reviewer is a radiologist. The latest review stands."""
     if finding not in Review.Finding.values:
-        raise InvalidUploadError(f"finding must be one of {', '.join(Review.Finding.values)}. Received: {finding!r}")
+        raise InvalidInputError(f"finding must be one of {', '.join(Review.Finding.values)}. Received: {finding!r}")
     study = Study.objects.select_for_update().get(pk=study.pk)
     if study.status != Study.Status.COMPLETED:
         raise StudyStateError(f"Study {study.id} is {study.status}; only completed studies can be reviewed.")

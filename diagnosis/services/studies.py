@@ -24,16 +24,20 @@ from mlcore.upload_check import inspect_upload
 logger = logging.getLogger(__name__)
 
 
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size} bytes"
+
+
 def _read_upload(upload: UploadedFile) -> bytes:
     limit = settings.PNEUMO_MAX_UPLOAD_BYTES
     if upload.size is not None and upload.size > limit:
         raise UploadTooLargeError(
-            f"The file is {upload.size / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB.",
+            f"The file is {_megabytes(upload.size)}; the limit is {_megabytes(limit)}.",
             extra={"size_bytes": upload.size, "limit_bytes": limit},
         )
     data = upload.read(limit + 1)
     if len(data) > limit:
-        raise UploadTooLargeError(f"The file is larger than the {limit / 1e6:.0f} MB limit.")
+        raise UploadTooLargeError(f"The file is larger than the {_megabytes(limit)} limit.")
     return data
 
 
@@ -85,12 +89,13 @@ def _study_store(*, data: bytes, info: Any, dicom: dict[str, Any], uploaded_by: 
         width=info.header.width, height=info.header.height, dicom_metadata=dicom, patient_id=patient_id,
         accession_number=accession_number, uploaded_by=uploaded_by, source=source,
     )
-    study.model_version = model_version_for_new_study(study_id=study.id)
-    if study.model_version is None:
+    model_version = model_version_for_new_study(study_id=study.id)
+    if model_version is None:
         raise NoServingModelError(
             "No model version is serving, so nothing can be screened. An admin must activate one "
             "(or run `python manage.py create_demo_model` to try the workflow)."
         )
+    study.model_version = model_version
     # If the row is rolled back, the stored file is removed too, so a refused or failed upload leaves nothing.
     study.file.save("original", ContentFile(data), save=False)
     stored_name = study.file.name

@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI assets served locally: no CDN on a hospital network
     "axes",
     "diagnosis",
 ]
@@ -140,8 +141,12 @@ PNEUMO_POPULATION_NOTE = (
     "Guangzhou). Performance on adults is not established."
 )
 
+# --- Cache: shared by every process when Redis is there (upload throttling counts per site, not per process) ---
+if REDIS_URL := env_str("REDIS_URL", ""):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "KEY_PREFIX": "pneumoweb"}}
+
 # --- Celery (https://docs.celeryq.dev/en/stable/userguide/configuration.html) ----------------------------------
-REDIS_URL = env_str("REDIS_URL", "")
 CELERY_FS_DIR = VAR_DIR / "celery-broker"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
@@ -197,6 +202,15 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Two "status" choice sets, and one NORMAL/PNEUMONIA set shared by predictions and reviews.
+    "ENUM_NAME_OVERRIDES": {
+        "StudyStatusEnum": "diagnosis.models.Study.Status",
+        "ModelVersionStatusEnum": "diagnosis.models.ModelVersion.Status",
+        "FindingEnum": "diagnosis.models.Review.Finding",
+    },
 }
 
 # --- Logging: structured (JSON lines) with request and task ids -----------------------------------------------

@@ -19,3 +19,10 @@ STORAGES["default"]["OPTIONS"]["location"] = os.environ.get(
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"uploads": os.environ.get("PNEUMO_UPLOAD_RATE", "1000/min")}
 AXES_ENABLED = os.environ.get("PNEUMO_AXES_ENABLED", "1") == "1"
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+# Throttle counters must not leak between test runs through a shared Redis.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Static files come straight from the apps in tests (no collectstatic run).
+STATIC_ROOT = os.path.join(tempfile.gettempdir(), "pneumoweb-test-static")
+os.makedirs(STATIC_ROOT, exist_ok=True)
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

@@ -1,0 +1,27 @@
+"""API routes (namespace ``api``), included by ``pneumoweb/urls.py`` at ``api/``: ``v1/`` plus the OpenAPI schema
+and its Swagger UI (assets served locally by drf-spectacular-sidecar: a hospital network has no CDN)."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver, include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from diagnosis.api import views
+
+app_name = "api"
+
+v1_patterns: list[URLPattern | URLResolver] = [
+    path("studies/", views.StudyListCreateApi.as_view(), name="study-list"),
+    path("studies/<uuid:id>/", views.StudyDetailApi.as_view(), name="study-detail"),
+    path("studies/<uuid:id>/image/", views.StudyImageApi.as_view(), name="study-image"),
+    path("studies/<uuid:id>/heatmap/", views.StudyHeatmapApi.as_view(), name="study-heatmap"),
+    path("studies/<uuid:id>/overlay/", views.StudyOverlayApi.as_view(), name="study-overlay"),
+    path("studies/<uuid:id>/review/", views.StudyReviewCreateApi.as_view(), name="study-review"),
+    path("models/", views.ModelVersionListApi.as_view(), name="model-list"),
+]
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("v1/", include(v1_patterns)),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+]

@@ -1,0 +1,324 @@
+"""Two-phase training of the pneumonia classifier, ending in a validated model artifact.
+
+Phase 1 trains the head with the ResNet50 base frozen; phase 2 fine-tunes base layers
+from ``fine_tune_from_layer`` on at a small learning rate. Both phases stop early on
+validation AUC and keep their best epoch. The model of the better phase is kept (a
+fine-tuning run that never beats phase 1 must not replace it). The decision threshold
+is then chosen on VALIDATION data for the target sensitivity, validation and test are
+evaluated at that fixed threshold, and everything is saved as one artifact folder.
+
+The run works in ``output_dir/.<version>.partial/`` and is renamed to
+``output_dir/<version>/`` only when complete, so a half-written model is never found.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from mlcore.artifact import Manifest, save_artifact
+from mlcore.data import class_weights, dataset_summary, discover_dataset, make_tf_dataset
+from mlcore.evaluation import build_gradcam_examples, per_image_records
+from mlcore.metrics import EvaluationReport, evaluate, threshold_for_sensitivity
+from mlcore.training_config import TrainConfig
+
+logger = logging.getLogger(__name__)
+
+PHASE_NAMES = {1: "head (base frozen)", 2: "fine-tuning"}
+_STOP_POLL_SECONDS = 10.0  # should_stop may hit a database: poll within epochs at most this often
+
+
+class TrainingCancelled(Exception):
+    """``should_stop`` returned True; no artifact was saved."""
+
+
+@dataclass(frozen=True)
+class TrainingProgress:
+    """Progress after one epoch.
+
+    Attributes:
+        phase: 1 or 2. phase_name: Human-readable phase.
+        epoch: Epoch just finished (1-based). epochs: Maximum epochs of this phase.
+        loss, val_loss, auc, val_auc: Epoch metrics (None when not logged).
+        best_val_auc: Best validation AUC of this phase so far.
+        seconds_per_epoch: Wall time of this epoch (training + validation).
+        images_per_second: Training images / training time of this epoch.
+        eta_seconds: Upper-bound estimate for the remaining epochs of all phases at the
+            current pace (early stopping usually ends sooner).
+    """
+
+    phase: int
+    phase_name: str
+    epoch: int
+    epochs: int
+    loss: float | None
+    val_loss: float | None
+    auc: float | None
+    val_auc: float | None
+    best_val_auc: float | None
+    seconds_per_epoch: float
+    images_per_second: float
+    eta_seconds: float
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """Outcome of :func:`train`."""
+
+    artifact_dir: Path
+    manifest: Manifest
+    history: dict[str, Any]
+    validation: EvaluationReport
+    test: EvaluationReport | None
+
+
+def _finite(value: Any) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _make_callback(phase, epochs, n_train, later_epochs, progress, should_stop):
+    """Keras callback for progress reports and cancellation (Keras imported lazily)."""
+    import keras
+
+    class _Progress(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.cancelled = False
+            self.best: float | None = None
+            self.durations: list[float] = []
+            self._last_poll = time.monotonic()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._epoch_start = time.perf_counter()
+            self._train_end = None
+
+        def on_test_begin(self, logs=None):  # validation starts: training part is over
+            self._train_end = time.perf_counter()
+
+        def _poll(self) -> None:
+            if should_stop is not None and should_stop():
+                self.cancelled = True
+                self.model.stop_training = True
+
+        def on_train_batch_end(self, batch, logs=None):
+            if should_stop is not None and time.monotonic() - self._last_poll >= _STOP_POLL_SECONDS:
+                self._last_poll = time.monotonic()
+                self._poll()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            now = time.perf_counter()
+            seconds = now - self._epoch_start
+            train_seconds = (self._train_end or now) - self._epoch_start
+            self.durations.append(seconds)
+            val_auc = _finite(logs["val_auc"]) if "val_auc" in logs else None
+            if val_auc is not None and (self.best is None or val_auc > self.best):
+                self.best = val_auc
+            remaining = (epochs - epoch - 1) + later_epochs
+            # The first epoch of a phase includes graph tracing; later ones show the pace.
+            pace = float(np.mean(self.durations[1:] if len(self.durations) > 1 else self.durations))
+            report = TrainingProgress(
+                phase=phase,
+                phase_name=PHASE_NAMES[phase],
+                epoch=epoch + 1,
+                epochs=epochs,
+                loss=_finite(logs["loss"]) if "loss" in logs else None,
+                val_loss=_finite(logs["val_loss"]) if "val_loss" in logs else None,
+                auc=_finite(logs["auc"]) if "auc" in logs else None,
+                val_auc=val_auc,
+                best_val_auc=self.best,
+                seconds_per_epoch=seconds,
+                images_per_second=n_train / train_seconds if train_seconds > 0 else 0.0,
+                eta_seconds=remaining * pace,
+            )
+            logger.info(
+                "phase %d epoch %d/%d: loss %s val_auc %s (%.1f s, %.1f img/s, ETA <= %.0f s)",
+                phase, report.epoch, epochs, report.loss, val_auc, seconds, report.images_per_second,
+                report.eta_seconds,
+            )
+            if progress is not None:
+                progress(report)
+            self._poll()  # checked at every epoch end, whatever the poll interval
+
+    return _Progress()
+
+
+def _run_phase(model, phase, config: TrainConfig, train_ds, val_ds, weights, n_train, run_dir, progress, should_stop):
+    """Compile and fit one phase; returns ``(history dict, best val AUC or None)``."""
+    import keras
+
+    epochs = config.phase1_epochs if phase == 1 else config.phase2_epochs
+    later = config.phase2_epochs if phase == 1 else 0
+    lr = config.phase1_lr if phase == 1 else config.phase2_lr
+    patience = config.phase1_patience if phase == 1 else config.phase2_patience
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=lr),
+        loss="binary_crossentropy",
+        metrics=[
+            keras.metrics.AUC(name="auc"),
+            keras.metrics.BinaryAccuracy(name="accuracy"),
+            keras.metrics.Precision(name="precision"),
+            keras.metrics.Recall(name="recall"),
+        ],
+    )
+    early = keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=patience, restore_best_weights=True)
+    checkpoint = keras.callbacks.ModelCheckpoint(
+        str(run_dir / "checkpoints" / f"phase{phase}_best.keras"), monitor="val_auc", mode="max", save_best_only=True
+    )
+    reporter = _make_callback(phase, epochs, n_train, later, progress, should_stop)
+    logger.info("phase %d (%s): up to %d epochs at lr %g", phase, PHASE_NAMES[phase], epochs, lr)
+    history = model.fit(
+        train_ds, validation_data=val_ds, epochs=epochs, class_weight=weights,
+        callbacks=[early, checkpoint, reporter], verbose=0, shuffle=False,  # tf.data shuffles itself
+    )
+    if reporter.cancelled:
+        raise TrainingCancelled(f"training cancelled during phase {phase}")
+    logs = {key: [_finite(v) for v in values] for key, values in history.history.items()}
+    return logs, reporter.best
+
+
+def train(
+    config: TrainConfig,
+    *,
+    progress: Callable[[TrainingProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainingResult:
+    """Train, calibrate the threshold on validation data, evaluate and save an artifact.
+
+    Args:
+        config: Run settings (validated here).
+        progress: Called after every epoch with a :class:`TrainingProgress`.
+        should_stop: Polled at every epoch end (and at most every 10 s within an epoch);
+            True stops training and raises :class:`TrainingCancelled`.
+
+    Returns:
+        :class:`TrainingResult` with the artifact folder ``output_dir/<version>``.
+
+    Raises:
+        ValueError: Invalid config or dataset. FileExistsError: the version folder exists.
+        mlcore.model.WeightsUnavailableError: Base weights unavailable.
+        TrainingCancelled: Stopped by ``should_stop`` (the partial folder is removed).
+    """
+    import keras
+    import tensorflow as tf
+
+    from mlcore.config import PreprocessingConfig
+    from mlcore.model import build_classifier, set_base_trainable
+    from mlcore.plots import plot_training_history, write_evaluation_plots
+
+    config.validate()
+    started = time.perf_counter()
+    version = config.resolved_version()
+    output = Path(config.output_dir)
+    final_dir = output / version
+    if final_dir.exists():
+        raise FileExistsError(f"artifact folder already exists: {final_dir}")
+    run_dir = output / f".{version}.partial"
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # leftover of a crashed run with the same version
+    (run_dir / "checkpoints").mkdir(parents=True)
+
+    keras.utils.set_random_seed(config.seed)
+    splits = discover_dataset(
+        config.data_dir, val_fraction=config.val_fraction, min_val_per_class=config.min_val_per_class, seed=config.seed
+    )
+    summary = dataset_summary(splits)
+    logger.info("dataset: %s", summary["splits"])
+    preprocessing = PreprocessingConfig(image_size=config.image_size)
+    preprocessing.validate()
+    dataset_args = {"batch_size": config.batch_size, "seed": config.seed, "cache": config.cache}
+    train_ds = make_tf_dataset(splits.train.paths, splits.train.labels, preprocessing, training=True, **dataset_args)
+    val_ds = make_tf_dataset(splits.val.paths, splits.val.labels, preprocessing, training=False, **dataset_args)
+    weights = class_weights(splits.train.labels)
+
+    model = build_classifier(image_size=config.image_size, weights=config.weights, seed=config.seed)
+    try:
+        set_base_trainable(model, trainable=False)
+        common = (config, train_ds, val_ds, weights, len(splits.train), run_dir, progress, should_stop)
+        history: dict[str, Any] = {}
+        history["phase1"], best1 = _run_phase(model, 1, *common)
+        selected, best = 1, best1
+        if config.phase2_epochs > 0:
+            phase1_weights = model.get_weights()  # best phase-1 epoch (restored by EarlyStopping)
+            set_base_trainable(model, trainable=True, from_layer=config.fine_tune_from_layer)
+            history["phase2"], best2 = _run_phase(model, 2, *common)
+            if best1 is not None and (best2 is None or best2 < best1):
+                logger.info("phase 2 best val AUC %s < phase 1 %s: keeping the phase-1 model", best2, best1)
+                model.set_weights(phase1_weights)
+            else:
+                selected, best = 2, best2
+        if should_stop is not None and should_stop():
+            raise TrainingCancelled("training cancelled before evaluation")
+    except TrainingCancelled:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+    # Threshold from validation data only; test is evaluated at that fixed threshold.
+    y_val = np.asarray(splits.val.labels)
+    s_val = model.predict(val_ds, verbose=0)[:, 0].astype(np.float64)
+    threshold = threshold_for_sensitivity(y_val, s_val, config.target_sensitivity)
+    validation = evaluate(y_val, s_val, threshold=threshold, n_bootstrap=config.n_bootstrap, seed=config.seed)
+    validated = min(validation.n_positive, validation.n_negative) >= config.min_val_per_class
+    if not validated:
+        logger.warning("validation set too small (< %d per class): artifact marked validated=False",
+                       config.min_val_per_class)
+    threshold_method = {
+        "method": "target_sensitivity", "target": config.target_sensitivity, "on": "validation",
+        "n": validation.n, "val_source": splits.val_source,
+        "achieved_sensitivity": validation.sensitivity, "achieved_specificity": validation.specificity,
+    }
+
+    plots_dir = run_dir / "plots"
+    root = Path(splits.data_dir)
+    evaluations: dict[str, Any] = {}
+    named = [("validation", splits.val, s_val, validation)]
+    test_report: EvaluationReport | None = None
+    if splits.test is not None:
+        test_ds = make_tf_dataset(
+            splits.test.paths, splits.test.labels, preprocessing, training=False,
+            batch_size=config.batch_size, seed=config.seed, cache="none",
+        )
+        s_test = model.predict(test_ds, verbose=0)[:, 0].astype(np.float64)
+        test_report = evaluate(splits.test.labels, s_test, threshold=threshold,
+                               n_bootstrap=config.n_bootstrap, seed=config.seed)
+        named.append(("test", splits.test, s_test, test_report))
+    for name, split, scores, report in named:
+        examples = build_gradcam_examples(model, preprocessing, split.paths, split.labels, scores, threshold)
+        files = write_evaluation_plots(
+            split.labels, scores, report, plots_dir, population=config.population,
+            gradcam_examples=examples, title_suffix=f" ({name})", prefix=f"{name}_",
+        )
+        evaluations[name] = {
+            "report": report.to_dict(), "plots": files,
+            "per_image": per_image_records(split.paths, split.labels, scores, root),
+        }
+    plot_training_history(history, plots_dir / "training_history.png", population=config.population)
+
+    training_info = {
+        "config": config.to_dict(),
+        "history": history,
+        "selected_phase": selected,
+        "best_val_auc_during_training": best,
+        "class_weights": {str(k): v for k, v in weights.items()},
+        "duration_s": round(time.perf_counter() - started, 1),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+    }
+    manifest = save_artifact(
+        model, run_dir, version=version, preprocessing=preprocessing.to_dict(), threshold=threshold,
+        threshold_method=threshold_method, validated=validated, validation_metrics=validation.to_dict(),
+        test_metrics=test_report.to_dict() if test_report else None, dataset=summary, training=training_info,
+        population=config.population, evaluations=evaluations,
+    )
+    run_dir.rename(final_dir)
+    logger.info("training finished in %.0f s: artifact %s, threshold %.4f", time.perf_counter() - started,
+                final_dir, threshold)
+    return TrainingResult(final_dir, manifest, history, validation, test_report)

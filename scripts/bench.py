@@ -1,0 +1,214 @@
+"""End-to-end and model-only timings of PneumoWeb, from one run.
+
+Starts a live web server (gunicorn) and one Celery worker against PostgreSQL and Redis, submits the full-resolution
+chest X-rays of PNEUMO_SAMPLE_DATA through the REST API, and measures upload → completed (p50, p95) and studies per
+minute with one worker. Then, in this process, it loads the same model artifact and times the bare model forward
+pass + Grad-CAM on the same images, and prints the ratio between the two.
+
+Usage: make bench  (or: python scripts/bench.py --count 40 --image-size 384 --model-dir PATH)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+from datetime import datetime
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = (len(ordered) - 1) * q
+    low, high = int(index), min(int(index) + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (index - low)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def ensure_database(url: str) -> None:
+    import psycopg
+
+    parsed = urllib.parse.urlparse(url)
+    name = parsed.path.lstrip("/")
+    admin_url = parsed._replace(path="/postgres").geturl()
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=900)
+    if result.returncode != 0:
+        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def sample_images(count: int) -> list[Path]:
+    root = os.environ.get("PNEUMO_SAMPLE_DATA")
+    if not root:
+        raise SystemExit("Set PNEUMO_SAMPLE_DATA (for example ../shared/data): the bench uses real full-res X-rays.")
+    files = sorted((Path(root) / "chest_xray_fullres" / "train").glob("*/*.jpeg"))
+    if not files:
+        raise SystemExit(f"No full-resolution images under {root}/chest_xray_fullres/train")
+    # Alternate classes so a short run still sees both.
+    normal = [f for f in files if f.parent.name == "NORMAL"]
+    pneumonia = [f for f in files if f.parent.name == "PNEUMONIA"]
+    mixed = [f for pair in zip(normal, pneumonia, strict=False) for f in pair]
+    return mixed[:count]
+
+
+def parse_time(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def run_live(env: dict[str, str], images: list[Path], token: str, port: int, log_dir: Path) -> dict[str, float]:
+    base = f"http://127.0.0.1:{port}"
+    session = requests.Session()
+    session.headers["Authorization"] = f"Token {token}"
+
+    def submit(path: Path) -> str:
+        with path.open("rb") as handle:
+            response = session.post(f"{base}/api/v1/studies/", files={"file": (path.name, handle)}, timeout=60)
+        response.raise_for_status()
+        return str(response.json()["id"])
+
+    def wait_all(ids: list[str], timeout: float) -> list[dict]:
+        deadline, done = time.monotonic() + timeout, {}
+        while time.monotonic() < deadline and len(done) < len(ids):
+            for study_id in ids:
+                if study_id in done:
+                    continue
+                body = session.get(f"{base}/api/v1/studies/{study_id}/", timeout=30).json()
+                if body["status"] in ("completed", "failed"):
+                    done[study_id] = body
+            time.sleep(0.5)
+        if len(done) < len(ids):
+            raise SystemExit(f"only {len(done)}/{len(ids)} studies finished; see logs in {log_dir}")
+        return [done[i] for i in ids]
+
+    print("warm-up: first study loads TensorFlow and the model in the worker...", flush=True)
+    wait_all([submit(images[0])], timeout=600)
+    print(f"submitting {len(images)} full-resolution studies...", flush=True)
+    started = time.time()
+    ids = [submit(path) for path in images]
+    submitted = time.time()
+    results = wait_all(ids, timeout=60 * 60)
+    failed = [r for r in results if r["status"] != "completed"]
+    completed = [r for r in results if r["status"] == "completed"]
+    latencies = [parse_time(r["completed_at"]) - parse_time(r["created_at"]) for r in completed]
+    span = max(parse_time(r["completed_at"]) for r in completed) - min(parse_time(r["created_at"]) for r in results)
+    server_ms = [r["prediction"]["inference_ms"] for r in completed if r.get("prediction")]
+    return {"n": len(results), "failed": len(failed), "upload_s": submitted - started,
+            "p50_s": percentile(latencies, 0.5), "p95_s": percentile(latencies, 0.95),
+            "per_minute": len(completed) / span * 60, "worker_inference_ms_p50": percentile(server_ms, 0.5)}
+
+
+def run_bare(model_dir: Path, images: list[Path]) -> dict[str, float]:
+    """Bare model forward + Grad-CAM on the preprocessed images, and the full single-image predict path."""
+    from mlcore.gradcam import predict_with_gradcam
+    from mlcore.inference import Predictor
+    from mlcore.preprocessing import preprocess_bytes
+
+    predictor = Predictor.from_artifact(model_dir)
+    batches = [preprocess_bytes(p.read_bytes(), predictor.preprocessing)[0][None] for p in images]
+    predict_with_gradcam(predictor.model, batches[0])  # trace / warm up
+    bare, full = [], []
+    for batch in batches:
+        t0 = time.perf_counter()
+        predict_with_gradcam(predictor.model, batch)
+        bare.append((time.perf_counter() - t0) * 1000)
+    for path in images:
+        data = path.read_bytes()
+        t0 = time.perf_counter()
+        predictor.predict(data)
+        full.append((time.perf_counter() - t0) * 1000)
+    return {"bare_ms_p50": percentile(bare, 0.5), "bare_ms_p95": percentile(bare, 0.95),
+            "predict_ms_p50": percentile(full, 0.5)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=40, help="Studies to submit (max 80 full-res images).")
+    parser.add_argument("--image-size", type=int, default=384, help="Demo model input size when no --model-dir.")
+    parser.add_argument("--model-dir", default="", help="An artifact folder (default: an untrained demo model).")
+    args = parser.parse_args()
+
+    images = sample_images(args.count)
+    work = ROOT / "var" / "bench"
+    work.mkdir(parents=True, exist_ok=True)
+    database_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/pneumoweb")
+    database_url = urllib.parse.urlparse(database_url)._replace(path="/pneumoweb_bench").geturl()
+    ensure_database(database_url)
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="pneumoweb.settings.local", DATABASE_URL=database_url,
+               REDIS_URL=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"), PNEUMO_VAR_DIR=str(work),
+               PNEUMO_UPLOAD_RATE="100000/min", TF_CPP_MIN_LOG_LEVEL="2", DJANGO_DEBUG="0")
+    manage(env, "migrate", "--noinput")
+    model_dir = Path(args.model_dir) if args.model_dir else work / "models" / f"bench-demo-{args.image_size}"
+    if not args.model_dir and not (model_dir / "manifest.json").exists():
+        print(f"building an untrained {args.image_size}px demo model (timings do not depend on training)...")
+        subprocess.run([sys.executable, "-c", "import sys; from mlcore.artifact import create_demo_artifact; "
+                        f"create_demo_artifact(sys.argv[1], image_size={args.image_size}, version=sys.argv[2])",
+                        str(model_dir), model_dir.name], cwd=ROOT, check=True)
+    version = f"{model_dir.name}-{int(time.time())}"
+    manage(env, "shell", "-c",
+           "from diagnosis.services.model_versions import model_version_register as r, model_version_activate as a;"
+           f"a(model_version=r(path={str(model_dir)!r}, version={version!r}), allow_unvalidated=True)")
+    token_out = manage(env, "create_integrator", f"bench-{int(time.time())}")
+    token = token_out.split("API token:")[1].split()[0]
+
+    port = free_port()
+    web = subprocess.Popen([sys.executable, "-m", "gunicorn", "pneumoweb.wsgi:application", "--bind",
+                            f"127.0.0.1:{port}", "--workers", "2", "--timeout", "120"], cwd=ROOT, env=env,
+                           stdout=(work / "web.log").open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "pneumoweb", "worker", "-Q", "inference",
+                               "--concurrency", "1", "-n", f"bench-{os.getpid()}@localhost", "--loglevel", "WARNING"],
+                              cwd=ROOT, env=env, stdout=(work / "worker.log").open("w"), stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    try:
+        for _ in range(120):
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.5)
+        live = run_live(env, images, token, port, work)
+    finally:
+        for process in (web, worker):
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=60)
+    bare = run_bare(model_dir, images)
+
+    print()
+    print(f"PneumoWeb bench: {live['n']} full-resolution Kermany X-rays (pediatric), model {args.image_size}px "
+          f"ResNet50 ({'untrained demo' if not args.model_dir else model_dir}), 1 worker, {os.cpu_count()} CPUs")
+    print(f"  upload → completed      p50 {live['p50_s']:.2f} s   p95 {live['p95_s']:.2f} s   "
+          f"(failed: {live['failed']})")
+    print(f"  throughput              {live['per_minute']:.1f} studies/min with one worker")
+    print(f"  worker inference_ms     p50 {live['worker_inference_ms_p50']:.0f} ms (forward + Grad-CAM, in the worker)")
+    print(f"  bare forward + Grad-CAM p50 {bare['bare_ms_p50']:.0f} ms   p95 {bare['bare_ms_p95']:.0f} ms (this process)")
+    print(f"  full predict()          p50 {bare['predict_ms_p50']:.0f} ms (decode + CLAHE + resize + forward + Grad-CAM + PNGs)")
+    print(f"  ratio end-to-end p50 / bare p50 = {live['p50_s'] * 1000 / bare['bare_ms_p50']:.1f}x; "
+          f"per-study cost at saturation / bare = {60_000 / live['per_minute'] / bare['bare_ms_p50']:.2f}x")
+    (work / "results.json").write_text(json.dumps({"live": live, "bare": bare}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""Shared fixtures: role personas, API clients authenticated the way each role really is, a serving model version.
+
+Personas (healthchecks' alice/bob/charlie): ``radiologist`` / ``other_radiologist``, ``integrator`` /
+``other_integrator`` (each sees only the studies they uploaded), ``admin_user`` (staff: counts as a radiologist),
+``anonymous``. Integrators call the API with a token; radiologists and admins use the dashboard's session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from diagnosis.models import ModelVersion
+from tests.factories import AdminFactory, IntegratorFactory, ModelVersionFactory, RadiologistFactory
+
+
+@pytest.fixture
+def radiologist(db: None) -> Any:
+    return RadiologistFactory(username="rita.radiologist")
+
+
+@pytest.fixture
+def other_radiologist(db: None) -> Any:
+    return RadiologistFactory(username="oscar.radiologist")
+
+
+@pytest.fixture
+def integrator(db: None) -> Any:
+    return IntegratorFactory(username="ris-gateway")
+
+
+@pytest.fixture
+def other_integrator(db: None) -> Any:
+    return IntegratorFactory(username="other-clinic-pacs")
+
+
+@pytest.fixture
+def admin_user(db: None) -> Any:
+    """Overrides pytest-django's fixture of the same name: staff + superuser, made by our factory."""
+    return AdminFactory(username="ada.admin")
+
+
+@pytest.fixture
+def anonymous() -> AnonymousUser:
+    return AnonymousUser()
+
+
+@pytest.fixture
+def api_client_for() -> Callable[[Any], APIClient]:
+    """Build an ``APIClient`` for a user: token auth for integrators, a session for everyone else."""
+
+    def build(user: Any) -> APIClient:
+        client = APIClient()
+        if not user.is_authenticated:
+            return client
+        if user.groups.filter(name="integrator").exists():
+            token, _ = Token.objects.get_or_create(user=user)
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        else:
+            client.force_login(user)
+        return client
+
+    return build
+
+
+@pytest.fixture
+def anonymous_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def integrator_client(integrator: Any, api_client_for: Callable[[Any], APIClient]) -> APIClient:
+    return api_client_for(integrator)
+
+
+@pytest.fixture
+def other_integrator_client(other_integrator: Any, api_client_for: Callable[[Any], APIClient]) -> APIClient:
+    return api_client_for(other_integrator)
+
+
+@pytest.fixture
+def radiologist_client(radiologist: Any, api_client_for: Callable[[Any], APIClient]) -> APIClient:
+    return api_client_for(radiologist)
+
+
+@pytest.fixture
+def admin_api_client(admin_user: Any, api_client_for: Callable[[Any], APIClient]) -> APIClient:
+    return api_client_for(admin_user)
+
+
+@pytest.fixture
+def serving_model_version(db: None) -> ModelVersion:
+    """The one active, calibrated, validated version taking 100 % of new studies."""
+    return ModelVersionFactory(version="resnet50-test")
+
+
+@pytest.fixture
+def storage_dir() -> Path:
+    return Path(settings.STORAGES["default"]["OPTIONS"]["location"])
+
+
+@pytest.fixture
+def stored_files(storage_dir: Path) -> Callable[[], set[Path]]:
+    """Call it to get the set of files now in the default storage (compare before/after a request)."""
+
+    def snapshot() -> set[Path]:
+        return {path for path in storage_dir.rglob("*") if path.is_file()}
+
+    return snapshot
+
+
+@pytest.fixture
+def enqueue() -> Any:
+    """Replace the inference task's ``delay`` with a mock, so no worker (and no TensorFlow) runs."""
+    with mock.patch("diagnosis.tasks.study_run_inference_task.delay") as delay:
+        yield delay
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_test_storage_at_exit() -> Any:
+    """Uploaded test files live in a temporary folder made by the test settings; leave nothing behind."""
+    import shutil
+
+    yield
+    location = Path(settings.STORAGES["default"]["OPTIONS"]["location"])
+    if location.name.startswith("pneumoweb-test-storage-"):
+        shutil.rmtree(location, ignore_errors=True)

@@ -1,0 +1,225 @@
+"""The dashboard in a real browser (Debian's headless Chromium through Playwright's sync API).
+
+Inference is never run here: the enqueue is patched (``enqueue`` fixture), and studies with results are made by
+the factories. The lead's end-to-end test drives the same pages against a real worker.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from django.core.files.base import ContentFile
+from django.utils import timezone
+from PIL import Image
+
+from diagnosis.models import Review, Study
+from tests.factories import TEST_PASSWORD, ModelVersionFactory, PredictionFactory, RadiologistFactory, StudyFactory
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SCREENS = Path("/tmp/pneumoweb-screens")
+TIMEOUT_MS = 15_000
+
+
+# --- Synthetic pictures (so the screenshots look like the real thing) ------------------------------------------------
+
+def _png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _blob(shape: tuple[int, int], cy: float, cx: float, sy: float, sx: float) -> np.ndarray:
+    y, x = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
+    return np.exp(-(((y - cy) / sy) ** 2 + ((x - cx) / sx) ** 2))
+
+
+def chest_like_png(size: int = 512) -> bytes:
+    """A grayscale frontal 'chest': bright body, dark lungs, a spine; enough to judge the page layout."""
+    shape = (size, size)
+    body = np.clip(_blob(shape, size * .55, size * .5, size * .55, size * .42) * 1.6, 0, 1)
+    lungs = (_blob(shape, size * .48, size * .31, size * .25, size * .12)
+             + _blob(shape, size * .48, size * .69, size * .25, size * .12))
+    spine = _blob(shape, size * .5, size * .5, size * .6, size * .035)
+    image = 0.15 + 0.65 * body - 0.45 * np.clip(lungs, 0, 1) + 0.25 * spine
+    return _png((np.clip(image, 0, 1) * 255).astype(np.uint8))
+
+
+def heatmap_png(size: int = 512) -> bytes:
+    """A jet-coloured Grad-CAM-like map focused on the right lower zone (the patient's right: image left)."""
+    heat = _blob((size, size), size * .6, size * .32, size * .13, size * .1)
+    r, g, b = (np.clip(1.5 - np.abs(4 * heat - k), 0, 1) for k in (3, 2, 1))
+    return _png((np.stack([r, g, b], axis=-1) * 255).astype(np.uint8))
+
+
+# --- Browser fixtures ------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's chromium at /usr/bin/chromium (make browser installs it)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop in this thread; the ORM calls the tests make between browser steps
+    # are still synchronous and safe.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+            yield chromium
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    context.set_default_timeout(TIMEOUT_MS)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
+def fast_polling(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("diagnosis.views.WORKLIST_POLL_SECONDS", 2)
+
+
+def log_in(page: Any, base_url: str, username: str) -> None:
+    page.goto(f"{base_url}/")  # the worklist sends an anonymous visitor to the login form
+    page.wait_for_url(re.compile(r"/accounts/login/\?next="))
+    screenshot(page, "login.png")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(TEST_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{base_url}/")
+
+
+def computed(page: Any, selector: str, prop: str) -> str:
+    return page.eval_on_selector(selector, f"el => getComputedStyle(el).{prop}")
+
+
+def screenshot(page: Any, name: str) -> None:
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENS / name), full_page=True)
+
+
+# --- Tests -----------------------------------------------------------------------------------------------------
+
+def test_radiologist_opens_a_study_adjusts_the_heatmap_and_overrides_the_ai(
+    live_server: Any, transactional_db: None, page: Any
+) -> None:
+    radiologist = RadiologistFactory(username="rita.radiologist", first_name="Rita", last_name="Marsh")
+    demo = ModelVersionFactory(version="demo-untrained-v0", validated=False, threshold_calibrated_at=None)
+    now = timezone.now()
+    positive = PredictionFactory(
+        probability=0.873, heatmap=ContentFile(heatmap_png(), name="heatmap.png"),
+        study__model_version=demo, study__priority=87, study__created_at=now - timedelta(minutes=7),
+        study__width=512, study__height=512, study__display_image=ContentFile(chest_like_png(), name="display.png"),
+        study__patient_id="PAT-004211", study__accession_number="ACC-88120",
+        study__original_filename="chest_pa.dcm", study__format=Study.Format.DICOM,
+        study__dicom_metadata={"modality": "DX", "body_part_examined": "CHEST", "view_position": "PA",
+                               "patient_sex": "F", "study_date": "2026-11-24", "manufacturer": "ACME Radiography"},
+    ).study
+    PredictionFactory(probability=0.12, study__model_version=demo, study__patient_id="PAT-001877",
+                      study__created_at=now - timedelta(minutes=42))
+    StudyFactory(model_version=demo, status=Study.Status.PROCESSING, patient_id="PAT-009001",
+                 created_at=now - timedelta(minutes=3))
+    StudyFactory(model_version=demo, patient_id="PAT-009002", created_at=now - timedelta(minutes=1))
+    StudyFactory(model_version=demo, status=Study.Status.FAILED, patient_id="PAT-000013",
+                 created_at=now - timedelta(minutes=15),
+                 error="The DICOM file has no pixel data, so it cannot be screened.")
+
+    log_in(page, live_server.url, radiologist.username)
+
+    assert page.locator("#worklist-rows tr[data-study-id]").count() == 5
+    assert page.locator("#unvalidated-banner").is_visible()
+    first_row = page.locator("#worklist-rows tr").first
+    assert first_row.get_attribute("data-study-id") == str(positive.id)
+    assert "PNEUMONIA" in first_row.inner_text()
+    screenshot(page, "worklist.png")
+
+    page.locator(f"#study-{positive.id} a.study-link").click()
+    page.wait_for_url(f"{live_server.url}/studies/{positive.id}/")
+    page.wait_for_function(
+        "['xray-image', 'heatmap-layer'].every(id => { const i = document.getElementById(id);"
+        " return i.complete && i.naturalWidth > 0; })"
+    )
+    assert page.locator("#unvalidated-banner").is_visible()
+    assert page.locator("#ai-probability").inner_text() == "87.3 %"
+    # Both layers fill the same box, so the heatmap lies exactly over the radiograph.
+    assert page.locator("#xray-image").bounding_box() == page.locator("#heatmap-layer").bounding_box()
+
+    assert computed(page, "#heatmap-layer", "opacity") == "0.4"
+    screenshot(page, "study.png")
+    page.locator("#heatmap-opacity").fill("80")
+    assert computed(page, "#heatmap-layer", "opacity") == "0.8"
+    assert page.locator("#heatmap-opacity-value").inner_text() == "80 %"
+    page.get_by_label("Show Grad-CAM heatmap").uncheck()
+    assert computed(page, "#heatmap-layer", "display") == "none"
+    screenshot(page, "study-heatmap-hidden.png")
+    page.get_by_label("Show Grad-CAM heatmap").check()
+    assert computed(page, "#heatmap-layer", "display") == "block"
+
+    button = page.locator("#review-submit")
+    assert button.inner_text() == "Confirm AI finding"
+    page.get_by_label("Normal").check()
+    assert button.inner_text() == "Override AI finding"
+    assert page.locator("#override-note").is_visible()
+    page.get_by_label("Comment").fill("Overlapping breast shadow; lungs clear on the lateral view.")
+    button.click()
+    page.wait_for_url(f"{live_server.url}/studies/{positive.id}/")
+
+    reviews = page.locator("#review-list")
+    assert "Normal" in reviews.inner_text() and "overrides AI" in reviews.inner_text()
+    assert "lungs clear on the lateral view" in reviews.inner_text()
+    assert "Review recorded: Normal (overrides the AI finding)." in page.locator(".messages").inner_text()
+    review = Review.objects.get(study=positive)
+    assert (review.reviewer_id, review.finding, review.agrees_with_model) == (radiologist.id, "NORMAL", False)
+
+
+def test_radiologist_uploads_files_and_the_open_worklist_picks_them_up(
+    live_server: Any, transactional_db: None, browser: Any, page: Any, enqueue: Any, fast_polling: None
+) -> None:
+    radiologist = RadiologistFactory(username="rita.radiologist")
+    ModelVersionFactory(version="resnet50-v3")
+    log_in(page, live_server.url, radiologist.username)
+    assert page.locator("#worklist-rows tr[data-study-id]").count() == 0
+
+    upload_page = page.context.new_page()
+    upload_page.goto(f"{live_server.url}/upload/")
+    upload_page.get_by_label("Patient ID").fill("PAT-777")
+    upload_page.locator("input[type=file]").set_input_files([
+        {"name": "chest.png", "mimeType": "image/png", "buffer": chest_like_png(256)},
+        {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not an x-ray\n"},
+    ])
+    upload_page.get_by_role("button", name="Upload").click()
+    upload_page.locator("#upload-done").wait_for(state="visible")
+
+    done = upload_page.locator(".upload-item[data-state=done]")
+    refused = upload_page.locator(".upload-item[data-state=error]")
+    assert "chest.png" in done.inner_text()
+    assert done.locator("progress").evaluate("el => el.value") == 100
+    assert done.locator(".upload-item__pct").inner_text() == "100 %"
+    assert "Open study" in done.inner_text()
+    assert "notes.txt" in refused.inner_text() and "Refused:" in refused.inner_text()
+    screenshot(upload_page, "upload.png")
+
+    study = Study.objects.get()
+    assert (study.patient_id, study.source, study.original_filename) == ("PAT-777", "dashboard", "chest.png")
+    enqueue.assert_called_once_with(str(study.id))
+
+    # The worklist left open in the first tab shows the new study without a reload.
+    page.locator(f"#study-{study.id}").wait_for(state="attached", timeout=10_000)
+    assert "PAT-777" in page.locator(f"#study-{study.id}").inner_text()
+    assert page.locator("#worklist-count").inner_text() == "1"
