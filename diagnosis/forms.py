@@ -20,9 +20,8 @@ class WorklistFilterForm(forms.Form):
     )
 
     def filters(self) -> dict[str, str | None]:
-        if not self.is_valid():
-            return {"status": None, "label": None}
-        return {"status": self.cleaned_data["status"] or None, "label": self.cleaned_data["label"] or None}
+        self.is_valid()  # an invalid field is left out of cleaned_data; the valid one still applies
+        return {name: self.cleaned_data.get(name) or None for name in ("status", "label")}
 
 
 class MultipleFileInput(forms.ClearableFileInput):

@@ -8,7 +8,6 @@ a script never mistakes the login page for data.
 from __future__ import annotations
 
 import functools
-import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +16,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Page, Paginator
-from django.db.models import Prefetch, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -31,8 +29,6 @@ from diagnosis.forms import ReviewForm, UploadForm, WorklistFilterForm
 from diagnosis.models import ModelVersion, Prediction, Review, Study
 from diagnosis.services.reviews import review_create
 from diagnosis.services.studies import study_create_from_upload, study_record_view
-
-logger = logging.getLogger(__name__)
 
 WORKLIST_PAGE_SIZE = 50
 WORKLIST_POLL_SECONDS = 5
@@ -87,23 +83,16 @@ class WorklistRow:
         return not self.model_version.validated
 
 
-def _worklist_studies(request: HttpRequest, filters: dict[str, str | None]) -> QuerySet[Study]:
-    # The review column needs each study's latest review: one prefetch query per page instead of one per row.
-    reviews = Review.objects.select_related("reviewer").order_by("-created_at")
-    return selectors.study_list_visible_to(user=request.user, **filters).prefetch_related(
-        Prefetch("reviews", queryset=reviews, to_attr="reviews_newest_first")
-    )
-
-
 def _worklist_context(request: HttpRequest) -> dict[str, Any]:
     form = WorklistFilterForm(request.GET)
     filters = form.filters()
-    page: Page = Paginator(_worklist_studies(request, filters), WORKLIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    studies = selectors.study_list_visible_to(user=request.user, **filters)
+    page: Page = Paginator(studies, WORKLIST_PAGE_SIZE).get_page(request.GET.get("page"))
     rows = [
         WorklistRow(
             study=study,
             prediction=selectors.study_primary_prediction(study),
-            latest_review=study.reviews_newest_first[0] if study.reviews_newest_first else None,
+            latest_review=selectors.study_latest_review(study),
         )
         for study in page.object_list
     ]

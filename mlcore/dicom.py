@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pydicom
 from pydicom.errors import BytesLengthException, InvalidDicomError
-from pydicom.pixels import apply_modality_lut, apply_voi, convert_color_space, get_decoder
+from pydicom.pixels.decoders.base import get_decoder
+from pydicom.pixels.processing import apply_modality_lut, apply_voi, convert_color_space
 from pydicom.uid import UID
 
 from mlcore.errors import CorruptImageError, ImageError, UnsupportedDicomError, UnsupportedFormatError
@@ -64,8 +65,18 @@ _WINDOW_FUNCTIONS = ("LINEAR", "LINEAR_EXACT", "SIGMOID")
 # The list grew from fuzzing (tests/mlcore/test_dicom.py): BytesLengthException
 # comes from a damaged (0002,0000) group length, for example.
 _DICOM_ERRORS: tuple[type[BaseException], ...] = (
-    InvalidDicomError, BytesLengthException, ValueError, AttributeError, EOFError, OSError,
-    RecursionError, LookupError, TypeError, RuntimeError, ArithmeticError, struct.error,
+    InvalidDicomError,
+    BytesLengthException,
+    ValueError,
+    AttributeError,
+    EOFError,
+    OSError,
+    RecursionError,
+    LookupError,
+    TypeError,
+    RuntimeError,
+    ArithmeticError,
+    struct.error,
 )
 
 
@@ -95,7 +106,7 @@ class DicomMetadata:
 
 def is_dicom(data: bytes) -> bool:
     """Return whether ``data`` has the DICOM Part 10 magic ``DICM`` at offset 128."""
-    return data[DICOM_MAGIC_OFFSET:DICOM_MAGIC_OFFSET + 4] == DICOM_MAGIC
+    return data[DICOM_MAGIC_OFFSET : DICOM_MAGIC_OFFSET + 4] == DICOM_MAGIC
 
 
 def read_dicom_header(data: bytes) -> tuple[ImageHeader, DicomMetadata]:
@@ -242,9 +253,7 @@ def _describe_unchecked(ds: Dataset) -> tuple[ImageHeader, DicomMetadata, Decode
         )
     samples = int(ds.get("SamplesPerPixel") or 1)
     if samples != (1 if photometric in _MONOCHROME else 3):
-        raise UnsupportedDicomError(
-            f"The DICOM file is inconsistent: {photometric} with {samples} samples per pixel."
-        )
+        raise UnsupportedDicomError(f"The DICOM file is inconsistent: {photometric} with {samples} samples per pixel.")
     transfer_syntax = str(ds.file_meta.get("TransferSyntaxUID") or "")
     decoder = _decoder_for(transfer_syntax)
     metadata = DicomMetadata(
@@ -364,4 +373,5 @@ def _min_max_to_unit(values: np.ndarray) -> np.ndarray:
 
 def _unit_to_uint8(unit: np.ndarray) -> np.ndarray:
     # Round half up (np.rint would round 0.5 to even).
-    return np.floor(np.clip(unit, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    pixels: np.ndarray = np.floor(np.clip(unit, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return pixels

@@ -216,7 +216,7 @@ def _describe_unknown(data: bytes) -> str:
     if data[4:8] == b"ftyp":
         return "an HEIC/MP4 file"
     if data[:2] in (b"\x02\x00", b"\x08\x00") and data[4:6].isalpha():
-        return "a DICOM file without the standard 128-byte preamble"
+        return "a DICOM data set without the Part 10 file header (128-byte preamble and DICM marker)"
     head = data[:512]
     if all(32 <= byte < 127 or byte in b"\t\r\n" for byte in head):
         return "a text file"
@@ -234,9 +234,7 @@ def _png_header(data: bytes) -> ImageHeader:
         raise CorruptImageError("The PNG file is damaged (its IHDR header fails its checksum).")
     width, height, bit_depth, color_type = struct.unpack(">IIBB", data[16:26])
     if bit_depth not in (1, 2, 4, 8, 16) or color_type not in (0, 2, 3, 4, 6):
-        raise CorruptImageError(
-            f"The PNG file is damaged (invalid bit depth {bit_depth} or colour type {color_type})."
-        )
+        raise CorruptImageError(f"The PNG file is damaged (invalid bit depth {bit_depth} or colour type {color_type}).")
     return ImageHeader(format="png", width=width, height=height, frames=1, bit_depth=bit_depth)
 
 
@@ -258,13 +256,13 @@ def _jpeg_header(data: bytes) -> ImageHeader:
             raise CorruptImageError("The JPEG file is damaged: image data starts before the frame header.")
         if pos + 2 > end:
             raise CorruptImageError("The JPEG file is truncated before its frame header.")
-        (segment_length,) = struct.unpack(">H", data[pos:pos + 2])
+        (segment_length,) = struct.unpack(">H", data[pos : pos + 2])
         if segment_length < 2:
             raise CorruptImageError("The JPEG file is damaged (invalid segment length).")
         if marker in _JPEG_SOF:
             if pos + 8 > end:
                 raise CorruptImageError("The JPEG file is truncated inside its frame header.")
-            precision, height, width = struct.unpack(">BHH", data[pos + 2:pos + 7])
+            precision, height, width = struct.unpack(">BHH", data[pos + 2 : pos + 7])
             return ImageHeader(format="jpeg", width=width, height=height, frames=1, bit_depth=precision)
         pos += segment_length
 
@@ -307,7 +305,8 @@ def scale_uint16_to_uint8(image: np.ndarray) -> np.ndarray:
 def _decode_jpeg(data: bytes, header: ImageHeader) -> np.ndarray:
     if header.bit_depth != 8:
         raise UnsupportedFormatError(
-            f"{header.bit_depth}-bit JPEG images are not supported; please upload an 8-bit JPEG, a PNG or a DICOM file.",
+            f"{header.bit_depth}-bit JPEG images are not supported; "
+            "please upload an 8-bit JPEG, a PNG or a DICOM file.",
             f"{header.bit_depth}-bit JPEG",
         )
     try:

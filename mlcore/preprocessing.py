@@ -29,9 +29,7 @@ from mlcore.imaging import DEFAULT_MAX_PIXELS, LoadedImage, load_image, load_ima
 _INTERPOLATION_FLAGS = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
 
 
-def apply_clahe(
-    image: np.ndarray, *, clip_limit: float = 2.0, tile_grid_size: tuple[int, int] = (8, 8)
-) -> np.ndarray:
+def apply_clahe(image: np.ndarray, *, clip_limit: float = 2.0, tile_grid_size: tuple[int, int] = (8, 8)) -> np.ndarray:
     """Contrast Limited Adaptive Histogram Equalization (OpenCV).
 
     A constant image is returned unchanged (as a copy): it has no contrast to

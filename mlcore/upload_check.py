@@ -43,6 +43,7 @@ def inspect_upload(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Uplo
         raise EmptyImageError("The file is empty.")
     image_format = detect_format(data)
     if image_format == "dicom":
+        _refuse_deflated_dicom(data)
         header, metadata = read_dicom_header(data)
         check_dimensions(header, max_pixels=max_pixels)
         _check_dicom_pixel_data(data)
@@ -54,6 +55,27 @@ def inspect_upload(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Uplo
     else:
         _check_jpeg_complete(data)
     return UploadInfo(header=header, dicom=None)
+
+
+_DEFLATED_TRANSFER_SYNTAXES = {"1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1"}
+
+
+def _refuse_deflated_dicom(data: bytes) -> None:
+    """pydicom inflates a deflated dataset whole, with no size limit: a deflate bomb. Refuse it from the meta."""
+    from pydicom.filereader import _read_file_meta_info, read_preamble
+
+    try:
+        stream = io.BytesIO(data)
+        read_preamble(stream, False)  # positions the stream after "DICM" (already checked by detect_format)
+        meta = _read_file_meta_info(stream)
+    except Exception as exc:  # noqa: BLE001 - any failure to read the meta is a damaged file
+        raise CorruptImageError(f"The DICOM file's header is damaged ({type(exc).__name__}).") from exc
+    transfer_syntax = str(meta.get("TransferSyntaxUID", ""))
+    if transfer_syntax in _DEFLATED_TRANSFER_SYNTAXES:
+        raise UnsupportedDicomError(
+            f"Deflate-compressed DICOM ({transfer_syntax}) is not accepted; please send it uncompressed or "
+            "JPEG/JPEG 2000/RLE compressed."
+        )
 
 
 def _check_png_chunks(data: bytes) -> None:

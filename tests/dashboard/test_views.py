@@ -138,6 +138,7 @@ def test_worklist_shows_the_columns_a_radiologist_needs(radiologist_web: Client,
         ({"label": "PNEUMONIA"}, {"positive"}),
         ({"label": "NORMAL", "status": "completed"}, {"normal"}),
         ({"status": "nonsense"}, {"positive", "normal", "queued"}),
+        ({"status": "nonsense", "label": "NORMAL"}, {"normal"}),
     ],
 )
 def test_worklist_filters_by_status_and_finding(

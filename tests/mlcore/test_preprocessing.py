@@ -106,7 +106,7 @@ def test_preprocess_pixels_follows_the_spec_order(chest_like, shape, size, flag)
 def test_preprocess_pixels_output_contract(chest_like):
     result = preprocess_pixels(chest_like, PreprocessingConfig())
     assert result.shape == (384, 384, 3) and result.dtype == np.float32
-    assert 0.0 <= result.min() and result.max() <= 1.0
+    assert result.min() >= 0.0 and result.max() <= 1.0
     assert result[..., 0].std() > (chest_like / 255).std()  # CLAHE raised the contrast
     np.testing.assert_array_equal(result[..., 0], result[..., 1])
     np.testing.assert_array_equal(result[..., 0], result[..., 2])

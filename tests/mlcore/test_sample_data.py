@@ -93,7 +93,7 @@ def test_224_jpegs_preprocess_to_the_model_input(sample_data):
         assert load_image_file(path).pixels.shape == (224, 224)
         model_input = preprocess_file(path, config)
         assert model_input.shape == (384, 384, 3) and model_input.dtype == np.float32
-        assert 0.0 <= model_input.min() and model_input.max() <= 1.0
+        assert model_input.min() >= 0.0 and model_input.max() <= 1.0
 
 
 def test_rsna_dicom_preprocesses_to_the_model_input(sample_data):
