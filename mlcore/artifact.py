@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
+from mlcore.config import PreprocessingConfig
 from mlcore.errors import ArtifactError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -117,6 +118,14 @@ class Manifest:
             raise ArtifactError(f"manifest threshold {values['threshold']} outside [0, 1]")
         if not isinstance(values["preprocessing"], dict) or not isinstance(values["validated"], bool):
             raise ArtifactError("manifest preprocessing must be an object and validated a boolean")
+        try:  # strict: unknown/missing keys or another schema are refused, never defaulted
+            preprocessing = PreprocessingConfig.from_dict(values["preprocessing"])
+        except ValueError as exc:
+            raise ArtifactError(f"manifest preprocessing is invalid: {exc}") from exc
+        if preprocessing.image_size != values["image_size"]:
+            raise ArtifactError(
+                f"manifest image_size {values['image_size']} != preprocessing image_size {preprocessing.image_size}"
+            )
         if list(values.get("class_names", CLASS_NAMES)) != list(CLASS_NAMES):
             raise ArtifactError(f"unsupported class_names {values.get('class_names')!r}")
         if values.get("model_format", "keras") != "keras":
@@ -154,7 +163,8 @@ def git_revision(repo_dir: str | os.PathLike[str] | None = None) -> str:
         if head.returncode != 0:
             return "unknown"
         status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True, text=True, timeout=10
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd, capture_output=True, text=True, timeout=10,
         )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -164,7 +174,8 @@ def git_revision(repo_dir: str | os.PathLike[str] | None = None) -> str:
 def _write_json(path: Path, data: Any) -> None:
     """Write JSON atomically (temp file + rename): readers never see half a manifest."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=False, ensure_ascii=False) + "\n", encoding="utf-8")
+    text = json.dumps(data, indent=2, sort_keys=True, allow_nan=False, ensure_ascii=False)
+    tmp.write_text(text + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
 
@@ -306,7 +317,6 @@ def create_demo_artifact(
     ``{"method": "uncalibrated", "note": "untrained demo model — not for clinical use"}``;
     its predictions carry no information.
     """
-    from mlcore.config import PreprocessingConfig
     from mlcore.model import build_classifier
 
     model = build_classifier(image_size=image_size, weights=None, seed=seed)

@@ -200,7 +200,8 @@ def discover_dataset(
     val_source = f"carved from {source} (patient-grouped, {val_fraction:.0%})"
     if min(held.count(0), held.count(1)) < min_val_per_class:
         logger.warning(
-            "carved validation split has only %d NORMAL / %d PNEUMONIA images (< %d): thresholds chosen on it are noisy",
+            "carved validation split has only %d NORMAL / %d PNEUMONIA images (< %d): "
+            "thresholds chosen on it are noisy",
             held.count(0), held.count(1), min_val_per_class,
         )
     return DatasetSplits(str(root), rest, held, test, val_source)

@@ -72,7 +72,9 @@ def predict_files(
     return np.concatenate(scores) if scores else np.zeros((0,), np.float32)
 
 
-def select_examples(labels: Sequence[int], scores: Sequence[float], threshold: float, *, per_kind: int = 2) -> list[int]:
+def select_examples(
+    labels: Sequence[int], scores: Sequence[float], threshold: float, *, per_kind: int = 2
+) -> list[int]:
     """Pick indices for a Grad-CAM grid: the most confident true positives and negatives
     and the worst false positives and negatives (the cases a reviewer should look at)."""
     y = np.asarray(labels)

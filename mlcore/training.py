@@ -19,15 +19,20 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from mlcore.artifact import Manifest, save_artifact
-from mlcore.data import class_weights, dataset_summary, discover_dataset, make_tf_dataset
+from mlcore.data import DatasetSplits, class_weights, dataset_summary, discover_dataset, make_tf_dataset
 from mlcore.evaluation import build_gradcam_examples, per_image_records
 from mlcore.metrics import EvaluationReport, evaluate, threshold_for_sensitivity
 from mlcore.training_config import TrainConfig
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+    from mlcore.config import PreprocessingConfig
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +89,14 @@ def _finite(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _make_callback(phase, epochs, n_train, later_epochs, progress, should_stop):
+def _make_callback(
+    phase: int,
+    epochs: int,
+    n_train: int,
+    later_epochs: int,
+    progress: Callable[[TrainingProgress], None] | None,
+    should_stop: Callable[[], bool] | None,
+) -> Any:
     """Keras callback for progress reports and cancellation (Keras imported lazily)."""
     import keras
 
@@ -151,10 +163,25 @@ def _make_callback(phase, epochs, n_train, later_epochs, progress, should_stop):
     return _Progress()
 
 
-def _run_phase(model, phase, config: TrainConfig, train_ds, val_ds, weights, n_train, run_dir, progress, should_stop):
-    """Compile and fit one phase; returns ``(history dict, best val AUC or None)``."""
+@dataclass(frozen=True)
+class _Run:
+    """What every phase needs (internal)."""
+
+    config: TrainConfig
+    train_ds: Any
+    val_ds: Any
+    class_weights: dict[int, float]
+    n_train: int
+    run_dir: Path
+    progress: Callable[[TrainingProgress], None] | None
+    should_stop: Callable[[], bool] | None
+
+
+def _run_phase(model: keras.Model, phase: int, run: _Run) -> tuple[dict[str, list[float | None]], float | None]:
+    """Compile and fit one phase; returns ``(history, best val AUC or None)``."""
     import keras
 
+    config = run.config
     epochs = config.phase1_epochs if phase == 1 else config.phase2_epochs
     later = config.phase2_epochs if phase == 1 else 0
     lr = config.phase1_lr if phase == 1 else config.phase2_lr
@@ -171,18 +198,97 @@ def _run_phase(model, phase, config: TrainConfig, train_ds, val_ds, weights, n_t
     )
     early = keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=patience, restore_best_weights=True)
     checkpoint = keras.callbacks.ModelCheckpoint(
-        str(run_dir / "checkpoints" / f"phase{phase}_best.keras"), monitor="val_auc", mode="max", save_best_only=True
+        str(run.run_dir / "checkpoints" / f"phase{phase}_best.keras"),
+        monitor="val_auc", mode="max", save_best_only=True,
     )
-    reporter = _make_callback(phase, epochs, n_train, later, progress, should_stop)
+    reporter = _make_callback(phase, epochs, run.n_train, later, run.progress, run.should_stop)
     logger.info("phase %d (%s): up to %d epochs at lr %g", phase, PHASE_NAMES[phase], epochs, lr)
     history = model.fit(
-        train_ds, validation_data=val_ds, epochs=epochs, class_weight=weights,
+        run.train_ds, validation_data=run.val_ds, epochs=epochs, class_weight=run.class_weights,
         callbacks=[early, checkpoint, reporter], verbose=0, shuffle=False,  # tf.data shuffles itself
     )
     if reporter.cancelled:
         raise TrainingCancelled(f"training cancelled during phase {phase}")
     logs = {key: [_finite(v) for v in values] for key, values in history.history.items()}
     return logs, reporter.best
+
+
+def _fit_phases(model: keras.Model, run: _Run) -> tuple[dict[str, Any], int, float | None]:
+    """Phase 1, then phase 2 when configured; keep the better phase's best epoch.
+
+    Returns:
+        ``(history per phase, selected phase, its best val AUC)``.
+    """
+    from mlcore.model import set_base_trainable
+
+    history: dict[str, Any] = {}
+    set_base_trainable(model, trainable=False)
+    history["phase1"], best1 = _run_phase(model, 1, run)
+    if run.config.phase2_epochs == 0:
+        return history, 1, best1
+    phase1_weights = model.get_weights()  # best phase-1 epoch (restored by EarlyStopping)
+    set_base_trainable(model, trainable=True, from_layer=run.config.fine_tune_from_layer)
+    history["phase2"], best2 = _run_phase(model, 2, run)
+    if best1 is not None and (best2 is None or best2 < best1):
+        # Fine-tuning that never beats the head-only model must not replace it.
+        logger.info("phase 2 best val AUC %s < phase 1 %s: keeping the phase-1 model", best2, best1)
+        model.set_weights(phase1_weights)
+        return history, 1, best1
+    return history, 2, best2
+
+
+def _prepare_run_dir(config: TrainConfig, version: str) -> tuple[Path, Path]:
+    """Return ``(partial run folder, final artifact folder)``; refuse to overwrite."""
+    output = Path(config.output_dir)
+    final_dir = output / version
+    if final_dir.exists():
+        raise FileExistsError(f"artifact folder already exists: {final_dir}")
+    run_dir = output / f".{version}.partial"
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # leftover of a crashed run with the same version
+    (run_dir / "checkpoints").mkdir(parents=True)
+    return run_dir, final_dir
+
+
+def _evaluate_and_plot(
+    model: keras.Model, config: TrainConfig, splits: DatasetSplits, preprocessing: PreprocessingConfig,
+    val_ds: Any, plots_dir: Path,
+) -> tuple[float, EvaluationReport, EvaluationReport | None, dict[str, Any]]:
+    """Choose the threshold on validation, evaluate validation (and test) at it, plot.
+
+    Returns:
+        ``(threshold, validation report, test report or None, evaluation documents)``.
+    """
+    from mlcore.plots import write_evaluation_plots
+
+    # Threshold from validation data only; test is evaluated at that fixed threshold.
+    y_val = np.asarray(splits.val.labels)
+    s_val = model.predict(val_ds, verbose=0)[:, 0].astype(np.float64)
+    threshold = threshold_for_sensitivity(y_val, s_val, config.target_sensitivity)
+    validation = evaluate(y_val, s_val, threshold=threshold, n_bootstrap=config.n_bootstrap, seed=config.seed)
+    named = [("validation", splits.val, s_val, validation)]
+    test_report: EvaluationReport | None = None
+    if splits.test is not None:
+        test_ds = make_tf_dataset(
+            splits.test.paths, splits.test.labels, preprocessing, training=False,
+            batch_size=config.batch_size, seed=config.seed, cache="none",
+        )
+        s_test = model.predict(test_ds, verbose=0)[:, 0].astype(np.float64)
+        test_report = evaluate(splits.test.labels, s_test, threshold=threshold,
+                               n_bootstrap=config.n_bootstrap, seed=config.seed)
+        named.append(("test", splits.test, s_test, test_report))
+    evaluations: dict[str, Any] = {}
+    for name, split, scores, report in named:
+        examples = build_gradcam_examples(model, preprocessing, split.paths, split.labels, scores, threshold)
+        files = write_evaluation_plots(
+            split.labels, scores, report, plots_dir, population=config.population,
+            gradcam_examples=examples, title_suffix=f" ({name})", prefix=f"{name}_",
+        )
+        evaluations[name] = {
+            "report": report.to_dict(), "plots": files,
+            "per_image": per_image_records(split.paths, split.labels, scores, Path(splits.data_dir)),
+        }
+    return threshold, validation, test_report, evaluations
 
 
 def train(
@@ -211,21 +317,13 @@ def train(
     import tensorflow as tf
 
     from mlcore.config import PreprocessingConfig
-    from mlcore.model import build_classifier, set_base_trainable
-    from mlcore.plots import plot_training_history, write_evaluation_plots
+    from mlcore.model import build_classifier
+    from mlcore.plots import plot_training_history
 
     config.validate()
     started = time.perf_counter()
     version = config.resolved_version()
-    output = Path(config.output_dir)
-    final_dir = output / version
-    if final_dir.exists():
-        raise FileExistsError(f"artifact folder already exists: {final_dir}")
-    run_dir = output / f".{version}.partial"
-    if run_dir.exists():
-        shutil.rmtree(run_dir)  # leftover of a crashed run with the same version
-    (run_dir / "checkpoints").mkdir(parents=True)
-
+    run_dir, final_dir = _prepare_run_dir(config, version)
     keras.utils.set_random_seed(config.seed)
     splits = discover_dataset(
         config.data_dir, val_fraction=config.val_fraction, min_val_per_class=config.min_val_per_class, seed=config.seed
@@ -235,87 +333,46 @@ def train(
     preprocessing = PreprocessingConfig(image_size=config.image_size)
     preprocessing.validate()
     dataset_args = {"batch_size": config.batch_size, "seed": config.seed, "cache": config.cache}
-    train_ds = make_tf_dataset(splits.train.paths, splits.train.labels, preprocessing, training=True, **dataset_args)
-    val_ds = make_tf_dataset(splits.val.paths, splits.val.labels, preprocessing, training=False, **dataset_args)
     weights = class_weights(splits.train.labels)
-
+    run = _Run(
+        config=config,
+        train_ds=make_tf_dataset(splits.train.paths, splits.train.labels, preprocessing, training=True, **dataset_args),
+        val_ds=make_tf_dataset(splits.val.paths, splits.val.labels, preprocessing, training=False, **dataset_args),
+        class_weights=weights, n_train=len(splits.train), run_dir=run_dir, progress=progress, should_stop=should_stop,
+    )
     model = build_classifier(image_size=config.image_size, weights=config.weights, seed=config.seed)
     try:
-        set_base_trainable(model, trainable=False)
-        common = (config, train_ds, val_ds, weights, len(splits.train), run_dir, progress, should_stop)
-        history: dict[str, Any] = {}
-        history["phase1"], best1 = _run_phase(model, 1, *common)
-        selected, best = 1, best1
-        if config.phase2_epochs > 0:
-            phase1_weights = model.get_weights()  # best phase-1 epoch (restored by EarlyStopping)
-            set_base_trainable(model, trainable=True, from_layer=config.fine_tune_from_layer)
-            history["phase2"], best2 = _run_phase(model, 2, *common)
-            if best1 is not None and (best2 is None or best2 < best1):
-                logger.info("phase 2 best val AUC %s < phase 1 %s: keeping the phase-1 model", best2, best1)
-                model.set_weights(phase1_weights)
-            else:
-                selected, best = 2, best2
+        history, selected, best = _fit_phases(model, run)
         if should_stop is not None and should_stop():
             raise TrainingCancelled("training cancelled before evaluation")
     except TrainingCancelled:
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
 
-    # Threshold from validation data only; test is evaluated at that fixed threshold.
-    y_val = np.asarray(splits.val.labels)
-    s_val = model.predict(val_ds, verbose=0)[:, 0].astype(np.float64)
-    threshold = threshold_for_sensitivity(y_val, s_val, config.target_sensitivity)
-    validation = evaluate(y_val, s_val, threshold=threshold, n_bootstrap=config.n_bootstrap, seed=config.seed)
+    threshold, validation, test_report, evaluations = _evaluate_and_plot(
+        model, config, splits, preprocessing, run.val_ds, run_dir / "plots"
+    )
+    plot_training_history(history, run_dir / "plots" / "training_history.png", population=config.population)
+    # "Validated" needs enough validation images per class to measure the threshold at all.
     validated = min(validation.n_positive, validation.n_negative) >= config.min_val_per_class
     if not validated:
         logger.warning("validation set too small (< %d per class): artifact marked validated=False",
                        config.min_val_per_class)
-    threshold_method = {
-        "method": "target_sensitivity", "target": config.target_sensitivity, "on": "validation",
-        "n": validation.n, "val_source": splits.val_source,
-        "achieved_sensitivity": validation.sensitivity, "achieved_specificity": validation.specificity,
-    }
-
-    plots_dir = run_dir / "plots"
-    root = Path(splits.data_dir)
-    evaluations: dict[str, Any] = {}
-    named = [("validation", splits.val, s_val, validation)]
-    test_report: EvaluationReport | None = None
-    if splits.test is not None:
-        test_ds = make_tf_dataset(
-            splits.test.paths, splits.test.labels, preprocessing, training=False,
-            batch_size=config.batch_size, seed=config.seed, cache="none",
-        )
-        s_test = model.predict(test_ds, verbose=0)[:, 0].astype(np.float64)
-        test_report = evaluate(splits.test.labels, s_test, threshold=threshold,
-                               n_bootstrap=config.n_bootstrap, seed=config.seed)
-        named.append(("test", splits.test, s_test, test_report))
-    for name, split, scores, report in named:
-        examples = build_gradcam_examples(model, preprocessing, split.paths, split.labels, scores, threshold)
-        files = write_evaluation_plots(
-            split.labels, scores, report, plots_dir, population=config.population,
-            gradcam_examples=examples, title_suffix=f" ({name})", prefix=f"{name}_",
-        )
-        evaluations[name] = {
-            "report": report.to_dict(), "plots": files,
-            "per_image": per_image_records(split.paths, split.labels, scores, root),
-        }
-    plot_training_history(history, plots_dir / "training_history.png", population=config.population)
-
-    training_info = {
-        "config": config.to_dict(),
-        "history": history,
-        "selected_phase": selected,
-        "best_val_auc_during_training": best,
-        "class_weights": {str(k): v for k, v in weights.items()},
-        "duration_s": round(time.perf_counter() - started, 1),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-    }
     manifest = save_artifact(
         model, run_dir, version=version, preprocessing=preprocessing.to_dict(), threshold=threshold,
-        threshold_method=threshold_method, validated=validated, validation_metrics=validation.to_dict(),
-        test_metrics=test_report.to_dict() if test_report else None, dataset=summary, training=training_info,
+        threshold_method={
+            "method": "target_sensitivity", "target": config.target_sensitivity, "on": "validation",
+            "n": validation.n, "val_source": splits.val_source,
+            "achieved_sensitivity": validation.sensitivity, "achieved_specificity": validation.specificity,
+        },
+        validated=validated, validation_metrics=validation.to_dict(),
+        test_metrics=test_report.to_dict() if test_report else None, dataset=summary,
+        training={
+            "config": config.to_dict(), "history": history, "selected_phase": selected,
+            "best_val_auc_during_training": best, "class_weights": {str(k): v for k, v in weights.items()},
+            "duration_s": round(time.perf_counter() - started, 1), "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+        },
         population=config.population, evaluations=evaluations,
     )
     run_dir.rename(final_dir)

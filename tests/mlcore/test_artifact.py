@@ -83,6 +83,9 @@ def test_missing_model_file_is_refused(demo_copy):
         (lambda m: m.update(schema_version=99), "schema_version"),
         (lambda m: m.update(class_names=["PNEUMONIA", "NORMAL"]), "class_names"),
         (lambda m: m.update(validated="yes"), "boolean"),
+        (lambda m: m["preprocessing"].update(clahe_clip_limit=-1), "preprocessing is invalid"),
+        (lambda m: m["preprocessing"].pop("interpolation"), "preprocessing is invalid"),
+        (lambda m: m.update(image_size=64), "image_size"),
     ],
 )
 def test_bad_manifest_is_refused(demo_copy, edit, match):

@@ -52,7 +52,8 @@ def test_set_base_trainable_counts(model):
     set_base_trainable(model, trainable=True, from_layer=0)
     # ResNet50 has 53 conv layers; its 53 BatchNorm layers stay frozen.
     assert count_trainable_layers(model) == (53, 6)
-    assert not any(layer.trainable for layer in base_layers(model) if isinstance(layer, keras.layers.BatchNormalization))
+    batch_norms = [layer for layer in base_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(batch_norms) == 53 and not any(layer.trainable for layer in batch_norms)
 
     set_base_trainable(model, trainable=True, from_layer=100)
     layers = base_layers(model)
@@ -87,7 +88,8 @@ def test_missing_weights_file(tmp_path):
 
 
 def _checked_layers(model):
-    return [model.get_layer(name) for name in ("conv1_conv", "conv3_block2_2_conv", "conv5_block3_3_conv", "conv5_block3_3_bn")]
+    names = ("conv1_conv", "conv3_block2_2_conv", "conv5_block3_3_conv", "conv5_block3_3_bn")
+    return [model.get_layer(name) for name in names]
 
 
 @pytest.mark.parametrize("fmt", ["keras3", "legacy_h5"])
