@@ -48,6 +48,7 @@ def _predictor(version_id: int, path: str, sha256: str) -> Predictor:
 
     logger.info("loading model version %s from %s", version_id, path)
     predictor = Predictor.from_artifact(Path(path))
+    predictor.warm_up()  # trace the graph now, not on a patient's study
     if predictor.manifest.weights_sha256 != sha256:
         from mlcore.errors import ArtifactError
 

@@ -6,12 +6,13 @@ from argparse import ArgumentParser
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from diagnosis.management.version_option import ModelVersionOptionCommand
 from diagnosis.models import ModelVersion
 
 
-class Command(BaseCommand):
+class Command(ModelVersionOptionCommand):
     help = __doc__
 
     def add_arguments(self, parser: ArgumentParser) -> None:

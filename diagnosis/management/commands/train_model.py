@@ -6,10 +6,11 @@ from argparse import ArgumentParser
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import timezone
 
 from diagnosis import ml
+from diagnosis.management.version_option import ModelVersionOptionCommand
 from diagnosis.exceptions import ModelVersionError
 from diagnosis.services.model_versions import model_version_activate, model_version_register
 
@@ -25,7 +26,7 @@ def weights_argument(value: str) -> str | None:
     return str(Path(value).resolve())
 
 
-class Command(BaseCommand):
+class Command(ModelVersionOptionCommand):
     help = __doc__
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -39,7 +40,8 @@ class Command(BaseCommand):
                             help="Operating threshold reaches this sensitivity on validation data (0.95).")
         parser.add_argument("--seed", type=int, default=42, help="Random seed for splits, augmentation and weights.")
         parser.add_argument("--version", default="", help="Version name (default: a timestamp).")
-        parser.add_argument("--output", default="", help="Artifact folder (default: PNEUMO_MODEL_DIR/<version>).")
+        parser.add_argument("--output", default="",
+                            help="Folder that receives the artifact folder <version>/ (default: PNEUMO_MODEL_DIR).")
         parser.add_argument("--activate", action="store_true", help="Make the new version the active one.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -52,9 +54,9 @@ class Command(BaseCommand):
         if not 0.5 <= options["target_sensitivity"] < 1.0:
             raise CommandError("--target-sensitivity must be in [0.5, 1).")
         version = options["version"] or timezone.now().strftime("v%Y%m%d-%H%M%S")
-        output = Path(options["output"]) if options["output"] else ml.model_storage_dir() / version
-        if output.exists() and any(output.iterdir()):
-            raise CommandError(f"--output {output} exists and is not empty.")
+        output = Path(options["output"]) if options["output"] else ml.model_storage_dir()
+        if (output / version).exists():
+            raise CommandError(f"{output / version} already exists; choose another --version.")
         config = TrainConfig(
             data_dir=str(data_dir.resolve()), output_dir=str(output.resolve()), image_size=options["image_size"],
             weights=weights_argument(options["weights"]), batch_size=options["batch_size"],
@@ -65,6 +67,7 @@ class Command(BaseCommand):
             result = train(config, progress=self._report_progress)
         except (ValueError, RuntimeError, OSError) as exc:
             raise CommandError(str(exc)) from exc
+        self.stdout.write(f"Validation data: {result.manifest.dataset.get('val_source', 'val folder')}")
         self._print_summary(result)
         try:
             model_version = model_version_register(path=result.artifact_dir, version=version)
@@ -75,8 +78,15 @@ class Command(BaseCommand):
         state = "registered and activated" if options["activate"] else "registered"
         self.stdout.write(self.style.SUCCESS(f"Model version {model_version.version} {state}: {result.artifact_dir}"))
 
-    def _report_progress(self, progress: Any) -> None:
-        self.stdout.write(str(progress))
+    def _report_progress(self, p: Any) -> None:
+        val_auc = "n/a" if p.val_auc is None else f"{p.val_auc:.3f}"
+        loss = "n/a" if p.loss is None else f"{p.loss:.4f}"
+        self.stdout.write(
+            f"[{p.phase_name}] epoch {p.epoch}/{p.epochs}: loss {loss}, val AUC {val_auc} "
+            f"({p.seconds_per_epoch:.0f} s, {p.images_per_second:.1f} img/s; at most "
+            f"{p.eta_seconds / 60:.0f} min left)"
+        )
+        self.stdout.flush()
 
     def _print_summary(self, result: Any) -> None:
         val = result.validation
