@@ -8,6 +8,7 @@ web process never pays for TensorFlow (and never forks with it loaded).
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,15 @@ def artifact_weights_sha256(path: str | Path) -> str:
     from mlcore.artifact import file_sha256
 
     return file_sha256(Path(path) / "model.keras")
+
+
+def artifact_validation_scores(path: str | Path) -> list[float]:
+    """Validation probabilities stored with the artifact (empty for a model never validated)."""
+    document = Path(path) / "evaluation" / "validation.json"
+    if not document.is_file():
+        return []
+    records = json.loads(document.read_text(encoding="utf-8")).get("per_image", [])
+    return [float(record["probability"]) for record in records]
 
 
 def model_storage_dir() -> Path:

@@ -33,6 +33,9 @@ class ModelVersion(models.Model):
     metrics = models.JSONField(default=dict, blank=True, help_text="Validation metrics with 95% CIs.")
     test_metrics = models.JSONField(default=dict, blank=True)
     dataset = models.JSONField(default=dict, blank=True)
+    validation_scores = models.JSONField(
+        default=list, blank=True, help_text="Validation probabilities: the baseline for score-drift (PSI) checks."
+    )
     population = models.CharField(max_length=300, blank=True, help_text="Intended use: training population.")
     manifest = models.JSONField(default=dict, blank=True)
     notes = models.TextField(blank=True)

@@ -56,6 +56,7 @@ def model_version_register(
         dataset=summary["dataset"],
         population=summary["population"],
         manifest=_manifest_json(manifest),
+        validation_scores=ml.artifact_validation_scores(artifact_dir),
         notes=notes,
         created_by=actor,
     )
