@@ -1,27 +1,146 @@
+"""Django admin: the model lifecycle (versions, training runs, A/B report) and read-only clinical records.
+
+Admin pages only parse input, call a service or selector and render (``diagnosis.admin_views``). Nothing here
+imports TensorFlow: anything that needs it (training, calibrating on a labelled folder) is a Celery task.
+"""
+
 from __future__ import annotations
 
-from django.contrib import admin
-from django.http import HttpRequest
+from typing import Any
 
-from diagnosis.models import AuditEvent, ModelVersion, Prediction, Review, Study
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+
+from diagnosis import admin_views
+from diagnosis.models import AuditEvent, ModelVersion, Prediction, Review, Study, TrainingRun
 
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ("version", "status", "traffic_share", "threshold", "validated", "image_size", "created_at")
+    """Versions are registered from an artifact path and changed only through the lifecycle actions (audited)."""
+
+    list_display = ("version", "status_badge", "share", "threshold_display", "validated", "live_agreement",
+                    "drift_warning", "created_at")
+    list_display_links = ("version",)
     list_filter = ("status", "validated")
     search_fields = ("version",)
-    readonly_fields = [f.name for f in ModelVersion._meta.fields]
+    ordering = ("-created_at",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # "Register artifact" replaces the add form: a version comes from a checked artifact
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # predictions keep pointing at the version that made them; retire instead
+
+    def get_urls(self) -> list[URLPattern]:
+        wrap = self.admin_site.admin_view
+        info = "diagnosis_modelversion"
+        return [
+            path("register/", wrap(self._view(admin_views.model_version_register_view)), name=f"{info}_register"),
+            path("traffic/", wrap(self._view(admin_views.model_version_traffic_view)), name=f"{info}_traffic"),
+            path("ab-report/", wrap(self._view(admin_views.ab_report_view)), name=f"{info}_ab_report"),
+            path("<int:pk>/action/<slug:action>/", wrap(self._view(admin_views.model_version_action_view)),
+                 name=f"{info}_action"),
+            path("<int:pk>/plots/<str:name>", wrap(self._view(admin_views.model_version_plot_view)),
+                 name=f"{info}_plot"),
+            *super().get_urls(),
+        ]
+
+    def _view(self, view: Any) -> Any:
+        def bound(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            return view(request, self, *args, **kwargs)
+
+        return bound
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        return admin_views.model_version_detail_view(request, self, object_id)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        extra = {"population_note": admin_views.population_note(), **(extra_context or {})}
+        return super().changelist_view(request, extra_context=extra)
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: ModelVersion) -> str:
+        return format_html('<span class="lifecycle-badge lifecycle-badge--{}">{}</span>', obj.status,
+                           obj.get_status_display())
+
+    @admin.display(description="traffic", ordering="traffic_share")
+    def share(self, obj: ModelVersion) -> str:
+        return f"{obj.traffic_share} %" if obj.status == ModelVersion.Status.ACTIVE else "—"
+
+    @admin.display(description="threshold", ordering="threshold")
+    def threshold_display(self, obj: ModelVersion) -> str:
+        if obj.is_calibrated:
+            return f"{obj.threshold:.4f}"
+        return format_html('{} <span class="lifecycle-badge lifecycle-badge--uncalibrated">uncalibrated</span>',
+                           f"{obj.threshold:.4f}")
+
+    @admin.display(description="live agreement")
+    def live_agreement(self, obj: ModelVersion) -> str:
+        return admin_views.live_agreement_text(obj)
+
+    @admin.display(description="score drift")
+    def drift_warning(self, obj: ModelVersion) -> str:
+        return admin_views.drift_cell(obj)
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(admin.ModelAdmin):
+    """Launch a training run (queue ``training``), watch its progress, cancel it. Runs are never deleted."""
+
+    list_display = ("__str__", "version", "status", "progress_text", "val_auc_display", "eta_display", "created_by",
+                    "created_at", "model_version_link")
+    list_filter = ("status",)
+    search_fields = ("version", "data_dir")
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
+    def get_urls(self) -> list[URLPattern]:
+        def cancel(request: HttpRequest, pk: int) -> HttpResponse:
+            return admin_views.training_run_cancel_view(request, self, pk)
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "actor_name", "action", "subject_type", "subject_id", "client_ip")
-    list_filter = ("action", "subject_type")
-    search_fields = ("subject_id", "actor_name", "request_id", "task_id")
+        return [path("<int:pk>/cancel/", self.admin_site.admin_view(cancel), name="diagnosis_trainingrun_cancel"),
+                *super().get_urls()]
+
+    def add_view(self, request: HttpRequest, form_url: str = "",
+                 extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        return admin_views.training_run_add_view(request, self)
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        return admin_views.training_run_detail_view(request, self, object_id)
+
+    @admin.display(description="progress")
+    def progress_text(self, obj: TrainingRun) -> str:
+        return admin_views.training_progress_text(obj)
+
+    @admin.display(description="val AUC (best)")
+    def val_auc_display(self, obj: TrainingRun) -> str:
+        if obj.val_auc is None:
+            return "—"
+        best = f" ({obj.best_val_auc:.3f})" if obj.best_val_auc is not None else ""
+        return f"{obj.val_auc:.3f}{best}"
+
+    @admin.display(description="time left")
+    def eta_display(self, obj: TrainingRun) -> str:
+        if obj.status != TrainingRun.Status.RUNNING or obj.eta_seconds is None:
+            return "—"
+        return f"≤ {admin_views.format_duration(obj.eta_seconds)}"
+
+    @admin.display(description="model version")
+    def model_version_link(self, obj: TrainingRun) -> str:
+        if obj.model_version_id is None:
+            return "—"
+        url = reverse("admin:diagnosis_modelversion_change", args=[obj.model_version_id])
+        return format_html('<a href="{}">{}</a>', url, obj.model_version.version)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Clinical records and the audit trail: viewable by staff, never added, changed or deleted from admin."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -33,6 +152,36 @@ class AuditEventAdmin(admin.ModelAdmin):
         return False
 
 
-admin.site.register(Study)
-admin.site.register(Prediction)
-admin.site.register(Review)
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "actor_name", "action", "subject_type", "subject_id", "client_ip")
+    list_filter = ("action", "subject_type")
+    search_fields = ("subject_id", "actor_name", "request_id", "task_id")
+
+
+@admin.register(Study)
+class StudyAdmin(ReadOnlyAdmin):
+    list_display = ("id", "status", "patient_id", "accession_number", "model_version", "created_at")
+    list_filter = ("status", "format", "source")
+    search_fields = ("patient_id", "accession_number", "=id")
+    # Image files are patient data served only by the dashboard's permission-checked views, never by a raw link.
+    exclude = ("file", "display_image")
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        response = super().change_view(request, object_id, form_url, extra_context)
+        admin_views.study_record_admin_view(request, object_id, response)
+        return response
+
+
+@admin.register(Prediction)
+class PredictionAdmin(ReadOnlyAdmin):
+    list_display = ("study", "model_version", "is_shadow", "label", "probability", "threshold", "created_at")
+    list_filter = ("is_shadow", "label", "model_version")
+    exclude = ("heatmap", "overlay")
+
+
+@admin.register(Review)
+class ReviewAdmin(ReadOnlyAdmin):
+    list_display = ("study", "reviewer", "finding", "agrees_with_model", "created_at")
+    list_filter = ("finding", "agrees_with_model")

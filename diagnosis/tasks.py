@@ -107,3 +107,8 @@ def _on_worker_process_init(**kwargs: Any) -> None:
 
         for connection in connections.all():
             connection.close()
+
+
+# Tasks kept in their own modules; imported here so every worker registers them (Celery autodiscovers tasks.py).
+from diagnosis import training_tasks  # noqa: E402, F401
+from diagnosis import lifecycle_tasks  # noqa: E402, F401  (calibration / .h5 import on the training queue)

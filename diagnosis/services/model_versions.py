@@ -1,8 +1,21 @@
-"""Register, activate and retire model versions."""
+"""The model lifecycle: register (an artifact folder or a notebook .h5), shadow, share traffic, activate, retire.
+
+Every change locks the rows it reads (``select_for_update``) and writes its audit event in the same transaction.
+Invariants kept here: a version whose threshold was never calibrated takes no traffic (the untrained demo model,
+``validated=False``, is the one exception and only through ``model_version_activate(allow_unvalidated=True)``);
+the traffic shares of the serving versions (status ``active``, share > 0) add up to 100 %. A change applies to
+studies queued after it: a study keeps the version it was assigned when it was queued.
+
+Calibration lives in :mod:`diagnosis.services.calibration` and is re-exported at the bottom of this module.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import logging
+import re
+import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -15,8 +28,20 @@ from diagnosis.exceptions import ModelVersionError
 from diagnosis.models import ModelVersion
 from diagnosis.services.audit import audit_record
 
+logger = logging.getLogger(__name__)
 
-@transaction.atomic
+H5_SUFFIXES = (".h5", ".hdf5")
+# A wrapped .h5 becomes a folder named after its version: letters, digits, dot, dash, underscore only.
+_VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+#: Where a version goes when ``model_version_set_traffic`` leaves it out (it can serve again later).
+STOPPED_SERVING_STATUS = ModelVersion.Status.REGISTERED
+
+
+def model_version_is_h5_path(path: str | Path) -> bool:
+    """True when ``path`` names a Keras .h5 file: registering it needs TensorFlow (a worker or the CLI)."""
+    return Path(path).suffix.lower() in H5_SUFFIXES and not Path(path).is_dir()
+
+
 def model_version_register(
     *,
     path: str | Path,
@@ -25,12 +50,34 @@ def model_version_register(
     version: str | None = None,
     notes: str = "",
 ) -> ModelVersion:
-    """Register an artifact folder. Its sha256 is computed now and checked on every later load."""
-    artifact_dir = Path(path).resolve()
+    """Register an artifact folder, or wrap a notebook .h5 into one first. The sha256 is checked on every load.
+
+    A ``.h5`` file is wrapped by :func:`mlcore.h5_import.wrap_h5_model` into ``<PNEUMO_MODEL_DIR>/<version>``
+    (TensorFlow: never call it with a .h5 from the web process, use ``model_version_register_task``); the version
+    it gives is uncalibrated.
+    """
+    source = Path(path).resolve()
+    if model_version_is_h5_path(source):
+        return _register_h5(source=source, actor=actor, request=request, version=version, notes=notes)
+    return _register_artifact(artifact_dir=source, actor=actor, request=request, version=version, notes=notes)
+
+
+@transaction.atomic
+def _register_artifact(
+    *,
+    artifact_dir: Path,
+    actor: AbstractBaseUser | None,
+    request: HttpRequest | None,
+    version: str | None,
+    notes: str,
+    imported_from: dict[str, str] | None = None,
+) -> ModelVersion:
+    from mlcore.errors import ArtifactError  # a tiny module: no TensorFlow
+
     try:
         manifest = ml.artifact_manifest(artifact_dir)
         sha256 = ml.artifact_weights_sha256(artifact_dir)
-    except (OSError, ValueError) as exc:
+    except (ArtifactError, OSError, ValueError) as exc:
         raise ModelVersionError(f"Cannot register {artifact_dir}: {exc}") from exc
     if manifest.weights_sha256 and manifest.weights_sha256 != sha256:
         raise ModelVersionError(
@@ -60,12 +107,48 @@ def model_version_register(
         notes=notes,
         created_by=actor,
     )
-    audit_record(
-        action="model.registered", subject_type="model_version", subject_id=model_version.version, actor=actor,
-        request=request, details={"path": str(artifact_dir), "sha256": sha256, "threshold": model_version.threshold,
-                                  "threshold_method": model_version.threshold_method},
-    )
+    details: dict[str, object] = {"path": str(artifact_dir), "sha256": sha256, "threshold": model_version.threshold,
+                                  "threshold_method": model_version.threshold_method, "calibrated": calibrated}
+    if imported_from:
+        details["imported_from"] = imported_from
+    audit_record(action="model.registered", subject_type="model_version", subject_id=model_version.version,
+                 actor=actor, request=request, details=details)
     return model_version
+
+
+def _register_h5(
+    *, source: Path, actor: AbstractBaseUser | None, request: HttpRequest | None, version: str | None, notes: str
+) -> ModelVersion:
+    from mlcore.errors import ArtifactError
+    from mlcore.h5_import import wrap_h5_model
+
+    name = version or re.sub(r"[^A-Za-z0-9._-]+", "-", source.stem).strip("-.") or "notebook-model"
+    if not _VERSION_NAME.match(name):
+        raise ModelVersionError(
+            f"Version name {name!r} cannot name a model folder: use letters, digits, '.', '-' or '_' (at most 100)."
+        )
+    if not source.is_file():
+        raise ModelVersionError(f"Cannot register {source}: no such file.")
+    if ModelVersion.objects.filter(version=name).exists():
+        raise ModelVersionError(f"A model version named {name!r} is already registered.")
+    out_dir = ml.model_storage_dir() / name
+    if out_dir.exists():
+        raise ModelVersionError(f"{out_dir} already exists; choose another version name.")
+    # Wrapping takes seconds to minutes (TensorFlow): done before the registering transaction, undone on failure.
+    try:
+        manifest = wrap_h5_model(source, out_dir, version=name)
+    except (ArtifactError, OSError, ValueError) as exc:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        raise ModelVersionError(f"Cannot import {source.name}: {exc}") from exc
+    try:
+        return _register_artifact(
+            artifact_dir=out_dir.resolve(), actor=actor, request=request, version=name,
+            notes=notes or f"Imported from the training notebook's {source.name}; calibrate before serving.",
+            imported_from={"file": str(source), "sha256": str(manifest.dataset.get("sha256", ""))},
+        )
+    except Exception:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        raise
 
 
 def _manifest_json(manifest: object) -> dict[str, object]:
@@ -75,6 +158,13 @@ def _manifest_json(manifest: object) -> dict[str, object]:
     if isinstance(training, dict):
         data["training"] = {k: v for k, v in training.items() if k != "history"}
     return data
+
+
+def _refuse_uncalibrated(model_version: ModelVersion) -> None:
+    if not model_version.is_calibrated:
+        raise ModelVersionError(
+            f"{model_version.version} has no calibrated threshold; calibrate it before it takes traffic."
+        )
 
 
 @transaction.atomic
@@ -89,10 +179,8 @@ def model_version_activate(
     model_version = ModelVersion.objects.select_for_update().get(pk=model_version.pk)
     if model_version.status == ModelVersion.Status.ACTIVE and model_version.traffic_share == 100:
         return model_version
-    if not model_version.is_calibrated and not (allow_unvalidated and not model_version.validated):
-        raise ModelVersionError(
-            f"Model version {model_version.version} has no calibrated threshold; calibrate it before it takes traffic."
-        )
+    if not (allow_unvalidated and not model_version.validated):
+        _refuse_uncalibrated(model_version)
     previous = list(
         ModelVersion.objects.select_for_update().filter(status=ModelVersion.Status.ACTIVE).exclude(pk=model_version.pk)
     )
@@ -104,9 +192,165 @@ def model_version_activate(
                      request=request, details={"replaced_by": model_version.version})
     model_version.status, model_version.traffic_share, model_version.activated_at = (
         ModelVersion.Status.ACTIVE, 100, now)
-    model_version.save(update_fields=["status", "traffic_share", "activated_at"])
+    model_version.retired_at = None
+    model_version.save(update_fields=["status", "traffic_share", "activated_at", "retired_at"])
     audit_record(action="model.activated", subject_type="model_version", subject_id=model_version.version,
                  actor=actor, request=request,
                  details={"threshold": model_version.threshold, "validated": model_version.validated,
                           "replaced": [old.version for old in previous]})
     return model_version
+
+
+def _serving_shares(versions: list[ModelVersion]) -> dict[str, int]:
+    return {v.version: v.traffic_share for v in versions if v.is_serving}
+
+
+def _shares_text(shares: Mapping[str, int]) -> str:
+    return ", ".join(f"{name} {share} %" for name, share in shares.items()) or "none"
+
+
+def _refuse_leaving_a_gap(model_version: ModelVersion, doing: str) -> None:
+    """A serving version cannot simply leave: the others' shares would no longer add up to 100 %."""
+    others = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE, traffic_share__gt=0).exclude(
+        pk=model_version.pk)
+    if not others.exists():
+        raise ModelVersionError(
+            f"{model_version.version} is the only serving version: activate another version (or set traffic to "
+            f"other versions) before you {doing} it."
+        )
+    rest = 100 - model_version.traffic_share
+    raise ModelVersionError(
+        f"{model_version.version} serves {model_version.traffic_share} % of new studies; to {doing} it would leave "
+        f"the traffic shares adding up to {rest} %. Set traffic without it first, then {doing} it."
+    )
+
+
+@transaction.atomic
+def model_version_set_shadow(
+    *, model_version: ModelVersion, actor: AbstractBaseUser | None = None, request: HttpRequest | None = None
+) -> ModelVersion:
+    """Run this version on every new study without showing its output (its predictions are stored and reported).
+
+    An uncalibrated version may run in shadow (it takes no traffic), though its live report only means something
+    once it is calibrated.
+    """
+    list(ModelVersion.objects.select_for_update().order_by("id"))  # lock every version: shares are a set invariant
+    model_version = ModelVersion.objects.get(pk=model_version.pk)
+    if model_version.status == ModelVersion.Status.SHADOW:
+        return model_version
+    if model_version.is_serving:
+        _refuse_leaving_a_gap(model_version, "put in shadow")
+    old_status = model_version.status
+    model_version.status, model_version.traffic_share, model_version.retired_at = (
+        ModelVersion.Status.SHADOW, 0, None)
+    model_version.save(update_fields=["status", "traffic_share", "retired_at"])
+    audit_record(action="model.shadowed", subject_type="model_version", subject_id=model_version.version,
+                 actor=actor, request=request,
+                 details={"old_status": old_status, "calibrated": model_version.is_calibrated,
+                          "note": "runs on every study queued from now on; its predictions are stored and reported "
+                                  "but never shown"})
+    return model_version
+
+
+def _validated_shares(shares: Mapping[str, int]) -> dict[str, int]:
+    if not shares:
+        raise ModelVersionError("Name at least one version to serve new studies (for example v3=100).")
+    checked: dict[str, int] = {}
+    for name, share in shares.items():
+        if isinstance(share, bool) or not isinstance(share, int):
+            raise ModelVersionError(f"The share of {name} must be a whole number of percent. Received: {share!r}")
+        if not 1 <= share <= 100:
+            raise ModelVersionError(
+                f"The share of {name} must be between 1 and 100 %. Received: {share}. "
+                "Leave a version out to stop it serving."
+            )
+        checked[str(name)] = share
+    total = sum(checked.values())
+    if total != 100:
+        raise ModelVersionError(
+            f"Traffic shares must add up to 100 %; these add up to {total} % ({_shares_text(checked)})."
+        )
+    return checked
+
+
+@transaction.atomic
+def model_version_set_traffic(
+    *, shares: Mapping[str, int], actor: AbstractBaseUser | None = None, request: HttpRequest | None = None
+) -> list[ModelVersion]:
+    """Set the complete split of new studies between serving versions, e.g. ``{"v3": 90, "v4": 10}``.
+
+    Every named version must be calibrated and not retired; shares are whole percents adding up to 100. Versions
+    that served and are not named stop serving (status ``registered``, share 0). Studies already queued keep
+    their version. Returns the serving versions, largest share first.
+    """
+    requested = _validated_shares(shares)
+    versions = {v.version: v for v in ModelVersion.objects.select_for_update().order_by("id")}
+    unknown = sorted(set(requested) - set(versions))
+    if unknown:
+        raise ModelVersionError(
+            f"No model version named {', '.join(unknown)}. Registered: {', '.join(versions) or 'none'}."
+        )
+    for name in requested:
+        if versions[name].status == ModelVersion.Status.RETIRED:
+            raise ModelVersionError(f"{name} is retired; a retired version takes no traffic.")
+        _refuse_uncalibrated(versions[name])
+    old = _serving_shares(list(versions.values()))
+    ordered = sorted(requested, key=lambda name: (-requested[name], name))
+    if old == requested:
+        return [versions[name] for name in ordered]
+    now = timezone.now()
+    stopped = []
+    for model_version in versions.values():
+        if model_version.version in requested:
+            if model_version.status != ModelVersion.Status.ACTIVE:
+                model_version.activated_at = now
+            model_version.status = ModelVersion.Status.ACTIVE
+            model_version.traffic_share = requested[model_version.version]
+        elif model_version.status == ModelVersion.Status.ACTIVE:
+            model_version.status, model_version.traffic_share = STOPPED_SERVING_STATUS, 0
+            stopped.append(model_version.version)
+        else:
+            continue
+        model_version.save(update_fields=["status", "traffic_share", "activated_at"])
+    audit_record(
+        action="model.traffic_changed", subject_type="model_traffic", subject_id="serving", actor=actor,
+        request=request,
+        details={"old": old, "new": {name: requested[name] for name in ordered}, "stopped_serving": stopped,
+                 "stopped_serving_status": STOPPED_SERVING_STATUS.value,
+                 "note": "applies to studies queued from now on; queued studies keep their version"},
+    )
+    return [versions[name] for name in ordered]
+
+
+@transaction.atomic
+def model_version_retire(
+    *, model_version: ModelVersion, actor: AbstractBaseUser | None = None, request: HttpRequest | None = None
+) -> ModelVersion:
+    """Stop a shadow or registered version for good. A serving version must first be taken out of the traffic."""
+    list(ModelVersion.objects.select_for_update().order_by("id"))
+    model_version = ModelVersion.objects.get(pk=model_version.pk)
+    if model_version.status == ModelVersion.Status.RETIRED:
+        return model_version
+    if model_version.is_serving:
+        _refuse_leaving_a_gap(model_version, "retire")
+    old_status = model_version.status
+    model_version.status, model_version.traffic_share, model_version.retired_at = (
+        ModelVersion.Status.RETIRED, 0, timezone.now())
+    model_version.save(update_fields=["status", "traffic_share", "retired_at"])
+    audit_record(action="model.retired", subject_type="model_version", subject_id=model_version.version,
+                 actor=actor, request=request, details={"old_status": old_status})
+    return model_version
+
+
+# Re-exported so callers find the whole lifecycle in one module.
+from diagnosis.services.calibration import (  # noqa: E402
+    model_version_calibrate,
+    model_version_calibrate_on_folder,
+    model_version_calibrate_on_reviews,
+)
+
+__all__ = [
+    "model_version_activate", "model_version_calibrate", "model_version_calibrate_on_folder",
+    "model_version_calibrate_on_reviews", "model_version_is_h5_path", "model_version_register",
+    "model_version_retire", "model_version_set_shadow", "model_version_set_traffic",
+]

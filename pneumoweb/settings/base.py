@@ -85,8 +85,10 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The worker and the web server write concurrently; WAL plus a busy timeout keeps SQLite from
-    # answering "database is locked" under that light load.
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
+    # answering "database is locked" under that light load; IMMEDIATE takes the write lock up front instead of
+    # failing when a read transaction later tries to write.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;",
+                                       "transaction_mode": "IMMEDIATE"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -136,6 +138,9 @@ FILE_UPLOAD_PERMISSIONS = 0o640
 # --- Models and ML ---------------------------------------------------------------------------------------------
 PNEUMO_MODEL_DIR = Path(env_str("PNEUMO_MODEL_DIR", str(VAR_DIR / "models")))
 PNEUMO_DEFAULT_TARGET_SENSITIVITY = float(env_str("PNEUMO_TARGET_SENSITIVITY", "0.95"))
+# Population stability index of a version's live scores vs its validation scores above which admin warns of drift
+# (the usual reading: < 0.1 stable, 0.1-0.2 some shift, > 0.2 significant shift).
+PNEUMO_PSI_LIMIT = float(env_str("PNEUMO_PSI_LIMIT", "0.2"))
 PNEUMO_POPULATION_NOTE = (
     "Sample data and any model trained on it are pediatric (Kermany et al. 2018, children aged 1–5, "
     "Guangzhou). Performance on adults is not established."
@@ -174,7 +179,12 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("PNEUMO_TASK_SOFT_TIME_LIMIT", 300)
 CELERY_TASK_TIME_LIMIT = env_int("PNEUMO_TASK_TIME_LIMIT", 360)
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("PNEUMO_WORKER_MAX_MEMORY_KB", 6_000_000)
 CELERY_TASK_DEFAULT_QUEUE = "inference"
-CELERY_TASK_ROUTES = {"diagnosis.tasks.model_training_run": {"queue": "training"}}
+CELERY_TASK_ROUTES = {
+    "diagnosis.tasks.model_training_run": {"queue": "training"},
+    # Model lifecycle jobs that run TensorFlow (calibration on a labelled folder, .h5 import): never on inference.
+    "diagnosis.lifecycle_tasks.model_version_calibrate_on_folder": {"queue": "training"},
+    "diagnosis.lifecycle_tasks.model_version_register": {"queue": "training"},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 PNEUMO_MAX_INFERENCE_ATTEMPTS = env_int("PNEUMO_MAX_INFERENCE_ATTEMPTS", 3)
 PNEUMO_STUCK_STUDY_SECONDS = env_int("PNEUMO_STUCK_STUDY_SECONDS", 600)

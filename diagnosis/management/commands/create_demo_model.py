@@ -5,16 +5,16 @@ from __future__ import annotations
 from argparse import ArgumentParser
 from typing import Any
 
-from django.core.management.base import BaseCommand
 
 from diagnosis import ml
+from diagnosis.management.version_option import ModelVersionOptionCommand
 from diagnosis.models import ModelVersion
 from diagnosis.services.model_versions import model_version_activate, model_version_register
 
 DEMO_VERSION = "demo-untrained"
 
 
-class Command(BaseCommand):
+class Command(ModelVersionOptionCommand):
     help = __doc__
 
     def add_arguments(self, parser: ArgumentParser) -> None:
