@@ -222,14 +222,17 @@ def ab_report(*, versions: list[ModelVersion] | None = None) -> dict[str, Any]:
     chosen = list(versions) if versions is not None else ab_default_versions()
     rows = {mv.pk: version_reviewed_predictions(model_version=mv) for mv in chosen}
     pairs = [ab_compare(a, b, rows[a.pk], rows[b.pk]) for a, b in itertools.combinations(chosen, 2)]
+    drift = [score_drift(model_version=mv) for mv in chosen]
     caveats = [settings.PNEUMO_POPULATION_NOTE, *PERFORMANCE_CAVEATS]
     if len(pairs) > 1:
         caveats.append(f"{len(pairs)} comparisons: p-values are not adjusted for multiple comparisons.")
+    if any(d["drifted"] for d in drift):
+        caveats.append(DRIFT_NOTE)
     return {
         "generated_at": timezone.now().isoformat(),
         "versions": [version_live_performance(model_version=mv) for mv in chosen],
         "pairs": pairs,
-        "drift": [score_drift(model_version=mv) for mv in chosen],
+        "drift": drift,
         "significance_level": SIGNIFICANCE_LEVEL,
         "min_paired_studies": AB_MIN_PAIRED_STUDIES,
         "population_note": settings.PNEUMO_POPULATION_NOTE,

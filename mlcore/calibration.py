@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ class CalibrationResult:
         auc: ROC AUC of the scores.
         target_sensitivity: The target asked for.
         scores: The scores, in input order (a baseline for later score-drift checks).
+        source: The folder the images came from (empty for scores given directly).
 
     The achieved values are measured on the data that chose the threshold, so they are optimistic for new data;
     report them as such.
@@ -46,6 +48,7 @@ class CalibrationResult:
     auc: float
     target_sensitivity: float
     scores: tuple[float, ...] = field(default=(), repr=False)
+    source: str = ""
 
 
 def calibrate_scores(
@@ -135,4 +138,4 @@ def calibrate_on_folder(
     config = PreprocessingConfig.from_dict(artifact.manifest.preprocessing)
     logger.info("calibrating %s on %d images in %s", artifact.manifest.version, len(paths), folder)
     scores = predict_files(artifact.model, paths, config, batch_size=batch_size)
-    return calibrate_scores(labels, scores, target_sensitivity)
+    return dataclasses.replace(calibrate_scores(labels, scores, target_sensitivity), source=str(folder.resolve()))

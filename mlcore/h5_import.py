@@ -112,7 +112,8 @@ def _check_structure(model: keras.Model, name: str) -> int:
     """Return the input size S, or raise :class:`ArtifactError` naming what does not fit."""
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ArtifactError(
-            f"{name}: expected one input and one output, got {len(model.inputs)} inputs and {len(model.outputs)} outputs"
+            f"{name}: expected one input and one output. "
+            f"Received: {len(model.inputs)} inputs and {len(model.outputs)} outputs"
         )
     input_shape = tuple(model.inputs[0].shape)
     if (len(input_shape) != 4 or input_shape[3] != 3 or input_shape[1] != input_shape[2]

@@ -162,7 +162,9 @@ def model_version_calibrate_on_folder(
     try:
         on_disk = ml.artifact_weights_sha256(model_version.path)
     except OSError as exc:
-        raise ModelVersionError(f"Cannot calibrate {model_version.version}: its artifact is unreadable ({exc}).") from exc
+        raise ModelVersionError(
+            f"Cannot calibrate {model_version.version}: its artifact is unreadable ({exc})."
+        ) from exc
     if on_disk != model_version.sha256:
         raise ModelVersionError(
             f"Cannot calibrate {model_version.version}: model.keras on disk does not match the registered sha256."
@@ -175,6 +177,6 @@ def model_version_calibrate_on_folder(
     enough = min(result.n_positive, result.n_negative) >= MIN_PER_CLASS_TO_VALIDATE
     return model_version_calibrate(
         model_version=model_version, threshold=result.threshold, actor=actor, request=request,
-        method=_method(result, on=f"labelled folder {folder}", data_dir=str(folder)),
+        method=_method(result, on=f"labelled folder {result.source or folder}", data_dir=result.source or str(folder)),
         validation_scores=list(result.scores), validated=True if enough else None,
     )
