@@ -59,14 +59,14 @@ def active_model(roles: None, demo_artifact_dir: Path):  # type: ignore[no-untyp
 class WorkerProcess:
     """A real `celery worker` subprocess; ``kill()`` SIGKILLs it and its pool children like a crashed machine."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, node_name: str) -> None:
-        self.env, self.log_path, self.node_name = env, log_path, node_name
+    def __init__(self, env: dict[str, str], log_path: Path, node_name: str, queues: str = "inference") -> None:
+        self.env, self.log_path, self.node_name, self.queues = env, log_path, node_name, queues
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "pneumoweb", "worker", "-Q", "inference", "--concurrency", "1",
+            [sys.executable, "-m", "celery", "-A", "pneumoweb", "worker", "-Q", self.queues, "--concurrency", "1",
              "--pool", "prefork", "-n", self.node_name, "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
