@@ -148,8 +148,12 @@ def _cancel_requested(run_id: int) -> bool:
 
 @transaction.atomic
 def training_run_request_cancel(*, run: TrainingRun, actor: AbstractBaseUser | None,
-                                request: HttpRequest | None) -> TrainingRun:
-    """Cancel a queued run at once, or ask a running one to stop (it does within seconds). Finished: no-op."""
+                                request: HttpRequest | None, force: bool = False) -> TrainingRun:
+    """Cancel a queued run at once, or ask a running one to stop (it does within seconds). Finished: no-op.
+
+    ``force`` (only after a cancel request) ends a running run at once: for a run whose worker died, which would
+    otherwise show ``running`` forever. If its worker is alive after all, it finds the run ended and registers nothing.
+    """
     run = TrainingRun.objects.select_for_update().get(pk=run.pk)
     if run.status == TrainingRun.Status.QUEUED:
         run.status, run.cancel_requested, run.finished_at = TrainingRun.Status.CANCELLED, True, timezone.now()
@@ -160,6 +164,12 @@ def training_run_request_cancel(*, run: TrainingRun, actor: AbstractBaseUser | N
         run.cancel_requested = True
         run.save(update_fields=["cancel_requested"])
         _audit(run, "training.cancel_requested", actor=actor, request=request, epoch=run.epoch, phase=run.phase)
+    elif run.status == TrainingRun.Status.RUNNING and force:
+        run.status, run.finished_at, run.eta_seconds = TrainingRun.Status.CANCELLED, timezone.now(), None
+        run.error = ("Marked cancelled from admin: the training worker did not stop after the cancel request "
+                     "(it may have died). No model was registered.")
+        run.save(update_fields=["status", "finished_at", "eta_seconds", "error"])
+        _audit(run, "training.cancelled", actor=actor, request=request, forced=True, epoch=run.epoch)
     return run
 
 
@@ -175,13 +185,23 @@ def _claim(run_id: int, task_id: str) -> TrainingRun | None:
     return run
 
 
+def _lock_if_running(run_id: int) -> TrainingRun | None:
+    """The run, locked, if it is still ``running`` (an admin may have force-cancelled it meanwhile)."""
+    run = TrainingRun.objects.select_for_update().get(pk=run_id)
+    if run.status != TrainingRun.Status.RUNNING:
+        logger.warning("training run %s already ended (%s); its outcome is not recorded", run_id, run.status)
+        return None
+    return run
+
+
 @transaction.atomic
 def _finish(*, run_id: int, status: str, task_id: str, reason: str = "",
             model_version: ModelVersion | None = None, **details: Any) -> None:
-    run = TrainingRun.objects.select_for_update().get(pk=run_id)
+    run = _lock_if_running(run_id)
+    if run is None:
+        return
     run.status, run.error, run.finished_at, run.model_version = status, reason[:5000], timezone.now(), model_version
-    if status != TrainingRun.Status.RUNNING:
-        run.eta_seconds = None
+    run.eta_seconds = None
     run.save(update_fields=["status", "error", "finished_at", "model_version", "eta_seconds"])
     _audit(run, f"training.{status}", task_id=task_id,
            **({"reason": reason[:2000]} if reason else {}), **details)
@@ -226,6 +246,8 @@ def training_run_execute(*, run_id: int, task_id: str) -> None:
         return
     try:
         with transaction.atomic():
+            if _lock_if_running(run_id) is None:
+                return
             model_version = _register(run, result.artifact_dir)
             _finish(run_id=run_id, status=TrainingRun.Status.SUCCEEDED, task_id=task_id, model_version=model_version,
                     artifact=str(result.artifact_dir), duration_s=round(time.monotonic() - started, 1))

@@ -90,3 +90,22 @@ def staff_web(admin_user: Any) -> Client:
     client = Client()
     client.force_login(admin_user, backend=MODEL_BACKEND)
     return client
+
+
+def reviewed_prediction(version: Any, probability: float, finding: str, *, study: Any = None,
+                        is_shadow: bool = False, reviewer: Any = None) -> Any:
+    """A prediction of ``version`` on a completed study, and a radiologist's review of that study (if ``finding``)."""
+    from tests.factories import PredictionFactory, ReviewFactory
+
+    if study is None:
+        prediction = PredictionFactory(study__model_version=version, model_version=version, probability=probability,
+                                       is_shadow=is_shadow, heatmap="", overlay="")
+        study = prediction.study
+    else:
+        prediction = PredictionFactory(study=study, model_version=version, probability=probability,
+                                       is_shadow=is_shadow, heatmap="", overlay="")
+    if finding:
+        extra = {"reviewer": reviewer} if reviewer is not None else {}
+        ReviewFactory(study=study, finding=finding, prediction=None if is_shadow else prediction,
+                      agrees_with_model=prediction.label == finding, **extra)
+    return prediction

@@ -185,3 +185,22 @@ def test_a_second_delivery_of_the_task_does_nothing(queued_run: TrainingRun, dem
         training_run_execute(run_id=queued_run.pk, task_id="t1")
         training_run_execute(run_id=queued_run.pk, task_id="t1")
     assert train.call_count == 1
+
+
+def test_a_run_whose_worker_stopped_responding_can_be_marked_cancelled(
+    queued_run: TrainingRun, admin_user: Any, demo_artifact: Path
+) -> None:
+    def fake_train(config: Any, *, progress: Any = None, should_stop: Any = None) -> Any:
+        # The admin asks to stop, then (no answer) marks the run cancelled; this worker then finishes anyway.
+        training_run_request_cancel(run=queued_run, actor=admin_user, request=None)
+        training_run_request_cancel(run=queued_run, actor=admin_user, request=None, force=True)
+        return SimpleNamespace(artifact_dir=demo_artifact)
+
+    with mock.patch("mlcore.training.train", side_effect=fake_train):
+        training_run_execute(run_id=queued_run.pk, task_id="t1")
+    run = TrainingRun.objects.get(pk=queued_run.pk)
+    assert (run.status, run.model_version) == (TrainingRun.Status.CANCELLED, None)
+    assert "did not stop" in run.error
+    assert not ModelVersion.objects.filter(version="trained-v1").exists()
+    assert actions(run)[1:] == [("training.started", "system"), ("training.cancel_requested", "ada.admin"),
+                                ("training.cancelled", "ada.admin")]
