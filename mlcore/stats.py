@@ -127,8 +127,12 @@ def quantile_bin_edges(expected: Sequence[float] | np.ndarray, *, bins: int = 10
     values = _finite_1d(expected, "expected")
     if bins < 2:
         raise ValueError(f"bins must be >= 2. Received: {bins}")
-    edges = np.quantile(values, np.linspace(0.0, 1.0, bins + 1)[1:-1])
-    return np.unique(edges)
+    edges = np.unique(np.quantile(values, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
+    if edges.size < 2:
+        # A (nearly) constant baseline collapses every quantile into one edge, and a shift of the live scores to
+        # the same side of it would read as PSI 0. Probabilities live in [0, 1]: fall back to equal-width bins.
+        return np.linspace(0.0, 1.0, bins + 1)[1:-1]
+    return edges
 
 
 def bin_proportions(values: Sequence[float] | np.ndarray, interior_edges: np.ndarray) -> np.ndarray:

@@ -112,3 +112,11 @@ def test_quantile_edges_collapse_when_scores_pile_up() -> None:
 def test_psi_refuses_empty_input() -> None:
     with pytest.raises(ValueError, match="empty"):
         population_stability_index([], [0.5])
+
+
+def test_psi_detects_a_shift_from_a_constant_baseline() -> None:
+    from mlcore.stats import population_stability_index
+
+    baseline = [0.5] * 200  # e.g. an untrained model whose validation scores are all the same
+    assert population_stability_index(baseline, [0.5] * 50) == pytest.approx(0.0)
+    assert population_stability_index(baseline, [0.9] * 50) > 1.0
