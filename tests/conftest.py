@@ -130,6 +130,6 @@ def _remove_test_storage_at_exit() -> Any:
     import shutil
 
     yield
-    location = Path(settings.STORAGES["default"]["OPTIONS"]["location"])
-    if location.name.startswith("pneumoweb-test-storage-"):
-        shutil.rmtree(location, ignore_errors=True)
+    for location in (Path(settings.STORAGES["default"]["OPTIONS"]["location"]), Path(settings.PNEUMO_MODEL_DIR)):
+        if location.name.startswith(("pneumoweb-test-storage-", "pneumoweb-test-models-")):
+            shutil.rmtree(location, ignore_errors=True)

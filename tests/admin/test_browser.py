@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
@@ -27,46 +25,11 @@ from diagnosis.services.model_versions import model_version_activate, model_vers
 from tests.admin.conftest import reviewed_prediction
 from tests.factories import TEST_PASSWORD, AdminFactory, ModelVersionFactory, RadiologistFactory
 
+from tests.browser_support import browser, page, screenshot  # noqa: F401 - fixtures
+
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-SCREENS = Path("/tmp/pneumoweb-screens")
-TIMEOUT_MS = 15_000
 N_STUDIES = 40
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium (make browser installs it)")
-    if "postgresql" not in settings.DATABASES["default"]["ENGINE"]:
-        pytest.skip("browser tests need PostgreSQL: set DATABASE_URL (make test does)")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop in this thread; the ORM calls between browser steps stay synchronous.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-            yield chromium
-            chromium.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1440, "height": 1000})
-    context.set_default_timeout(TIMEOUT_MS)
-    yield context.new_page()
-    context.close()
-
-
-def screenshot(page: Any, name: str) -> None:
-    SCREENS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENS / name), full_page=True)
 
 
 # --- Independent arithmetic ---------------------------------------------------------------------------------------

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from django.conf import settings
 from django.core.files.base import ContentFile
 from django.utils import timezone
 from PIL import Image
@@ -23,15 +20,9 @@ from PIL import Image
 from diagnosis.models import Review, Study
 from tests.factories import TEST_PASSWORD, ModelVersionFactory, PredictionFactory, RadiologistFactory, StudyFactory
 
-pytestmark = pytest.mark.browser
+from tests.browser_support import browser, page, screenshot  # noqa: F401 - fixtures
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-SCREENS = Path("/tmp/pneumoweb-screens")
-TIMEOUT_MS = 15_000
+pytestmark = pytest.mark.browser
 
 
 # --- Synthetic pictures (so the screenshots look like the real thing) ------------------------------------------------
@@ -67,33 +58,6 @@ def heatmap_png(size: int = 512) -> bytes:
 
 # --- Browser fixtures ------------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium (make browser installs it)")
-    if "postgresql" not in settings.DATABASES["default"]["ENGINE"]:
-        # transactional_db empties tables with DELETE between tests, which SQLite's append-only audit trigger
-        # refuses; PostgreSQL's flush is a TRUNCATE, which the trigger allows.
-        pytest.skip("browser tests need PostgreSQL: set DATABASE_URL (make test does)")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop in this thread; the ORM calls the tests make between browser steps
-    # are still synchronous and safe.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-            yield chromium
-            chromium.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1440, "height": 1000})
-    context.set_default_timeout(TIMEOUT_MS)
-    yield context.new_page()
-    context.close()
-
 
 @pytest.fixture
 def fast_polling(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -112,11 +76,6 @@ def log_in(page: Any, base_url: str, username: str) -> None:
 
 def computed(page: Any, selector: str, prop: str) -> str:
     return page.eval_on_selector(selector, f"el => getComputedStyle(el).{prop}")
-
-
-def screenshot(page: Any, name: str) -> None:
-    SCREENS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENS / name), full_page=True)
 
 
 # --- Tests -----------------------------------------------------------------------------------------------------

@@ -103,6 +103,7 @@ def worker_env(tmp_path: Path) -> dict[str, str]:
         "REDIS_URL": settings.REDIS_URL,
         "PNEUMO_STORAGE_DIR": str(settings.STORAGES["default"]["OPTIONS"]["location"]),
         "PNEUMO_VAR_DIR": str(tmp_path / "var"),
+        "PNEUMO_MODEL_DIR": str(tmp_path / "worker-models"),
         "TF_CPP_MIN_LOG_LEVEL": "2",
     })
     if db.get("PASSWORD"):

@@ -8,7 +8,8 @@ import pytest
 
 from diagnosis.models import AuditEvent, Review, Study
 from diagnosis.services.audit import audit_chain_verify
-from tests.dashboard.test_browser import browser, chest_like_png, log_in, page, screenshot  # noqa: F401 - fixtures
+from tests.browser_support import browser, page, screenshot  # noqa: F401 - fixtures
+from tests.dashboard.test_browser import chest_like_png, log_in
 from tests.factories import RadiologistFactory
 from tests.integration.conftest import WorkerProcess, wait_for
 
