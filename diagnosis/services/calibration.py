@@ -138,6 +138,13 @@ def model_version_calibrate_on_reviews(
     )
 
 
+def _is_untrained(model_version: ModelVersion) -> bool:
+    from mlcore.artifact import DEMO_NOTE
+
+    training = (model_version.manifest or {}).get("training") or {}
+    return isinstance(training, dict) and training.get("note") == DEMO_NOTE
+
+
 def model_version_calibrate_on_folder(
     *,
     model_version: ModelVersion,
@@ -174,7 +181,9 @@ def model_version_calibrate_on_folder(
         result = calibrate_on_folder(model_version.path, folder, target)
     except (ArtifactError, OSError, ValueError) as exc:
         raise ModelVersionError(f"Cannot calibrate {model_version.version} on {folder}: {exc}") from exc
-    enough = min(result.n_positive, result.n_negative) >= MIN_PER_CLASS_TO_VALIDATE
+    # An untrained (demo) model stays "not validated" whatever data it is calibrated on: a threshold cannot make
+    # random weights clinically meaningful, and the banner on its results must not disappear.
+    enough = min(result.n_positive, result.n_negative) >= MIN_PER_CLASS_TO_VALIDATE and not _is_untrained(model_version)
     return model_version_calibrate(
         model_version=model_version, threshold=result.threshold, actor=actor, request=request,
         method=_method(result, on=f"labelled folder {result.source or folder}", data_dir=result.source or str(folder)),

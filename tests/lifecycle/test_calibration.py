@@ -162,6 +162,18 @@ def test_calibrate_on_a_small_folder_leaves_the_version_unvalidated(
     assert version.is_calibrated and not version.validated
 
 
+def test_an_untrained_demo_model_stays_unvalidated_however_much_data_calibrates_it(
+    artifact_version: ModelVersion, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlcore.artifact import DEMO_NOTE
+
+    ModelVersion.objects.filter(pk=artifact_version.pk).update(manifest={"training": {"note": DEMO_NOTE}})
+    artifact_version.refresh_from_db()
+    _fake_folder_calibration(monkeypatch, per_class=500)
+    version = model_version_calibrate_on_folder(model_version=artifact_version, data_dir=tmp_path)
+    assert version.is_calibrated and not version.validated
+
+
 def test_calibrate_on_folder_refuses_weights_changed_since_registration(
     artifact_version: ModelVersion, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
