@@ -320,17 +320,22 @@ def create_demo_artifact(
     from mlcore.model import build_classifier
 
     model = build_classifier(image_size=image_size, weights=None, seed=seed)
+    return save_uncalibrated_artifact(
+        model, out_dir, version=version, image_size=image_size, note=DEMO_NOTE, dataset={},
+        training={"note": DEMO_NOTE, "weights": None, "seed": seed}, population=f"none: {DEMO_NOTE}",
+    )
+
+
+def save_uncalibrated_artifact(
+    model: keras.Model, out_dir: str | os.PathLike[str], *, version: str, image_size: int, note: str,
+    dataset: Mapping[str, Any], training: Mapping[str, Any], population: str,
+) -> Manifest:
+    """Save a model that was never validated here: threshold 0.5 marked uncalibrated, the spec's preprocessing.
+
+    Such a version must be calibrated before it takes traffic (demo models and imported notebook .h5 files).
+    """
     return save_artifact(
-        model,
-        out_dir,
-        version=version,
-        preprocessing=PreprocessingConfig(image_size=image_size).to_dict(),
-        threshold=0.5,
-        threshold_method={"method": "uncalibrated", "note": DEMO_NOTE},
-        validated=False,
-        validation_metrics=None,
-        test_metrics=None,
-        dataset={},
-        training={"note": DEMO_NOTE, "weights": None, "seed": seed},
-        population=f"none: {DEMO_NOTE}",
+        model, out_dir, version=version, preprocessing=PreprocessingConfig(image_size=image_size).to_dict(),
+        threshold=0.5, threshold_method={"method": "uncalibrated", "note": note}, validated=False,
+        validation_metrics=None, test_metrics=None, dataset=dataset, training=training, population=population,
     )

@@ -93,13 +93,9 @@ def find_calibration_folder(data_dir: str | os.PathLike[str]) -> Path:
     Raises:
         FileNotFoundError: Neither layout is present.
     """
-    from mlcore.data import CLASS_NAMES
+    from mlcore.evaluation import find_labelled_folder
 
-    root = Path(data_dir)
-    for candidate in (root, root / "val"):
-        if all((candidate / name).is_dir() for name in CLASS_NAMES):
-            return candidate
-    raise FileNotFoundError(f"{root} has neither NORMAL/ and PNEUMONIA/ nor val/NORMAL/ and val/PNEUMONIA/")
+    return find_labelled_folder(data_dir, split="val")
 
 
 def calibrate_on_folder(

@@ -27,17 +27,19 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 
-def find_labelled_folder(data_dir: str | os.PathLike[str]) -> Path:
-    """Return the folder holding ``NORMAL/`` and ``PNEUMONIA/``: ``data_dir`` or ``data_dir/test``.
+def find_labelled_folder(data_dir: str | os.PathLike[str], *, split: str = "test") -> Path:
+    """Return the folder holding ``NORMAL/`` and ``PNEUMONIA/``: ``data_dir`` itself or ``data_dir/<split>``.
 
     Raises:
         FileNotFoundError: Neither layout is present.
     """
     root = Path(data_dir)
-    for candidate in (root, root / "test"):
+    for candidate in (root, root / split):
         if all((candidate / name).is_dir() for name in CLASS_NAMES):
             return candidate
-    raise FileNotFoundError(f"{root} has neither NORMAL/ and PNEUMONIA/ nor test/NORMAL/ and test/PNEUMONIA/")
+    raise FileNotFoundError(
+        f"{root} has neither NORMAL/ and PNEUMONIA/ nor {split}/NORMAL/ and {split}/PNEUMONIA/"
+    )
 
 
 def list_labelled_files(folder: Path) -> tuple[list[str], list[int]]:

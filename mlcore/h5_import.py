@@ -14,8 +14,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlcore.artifact import Manifest, file_sha256, save_artifact
-from mlcore.config import PreprocessingConfig
+from mlcore.artifact import Manifest, file_sha256, save_uncalibrated_artifact
 from mlcore.errors import ArtifactError
 from mlcore.model import LAST_CONV_LAYER, MIN_IMAGE_SIZE
 from mlcore.training_config import KERMANY_POPULATION
@@ -70,16 +69,8 @@ def wrap_h5_model(h5_path: str | os.PathLike[str], out_dir: str | os.PathLike[st
     image_size = _check_structure(model, source.name)
     sha256 = file_sha256(source)
     note = f"imported from notebook .h5 {source.name}; calibrate before serving"
-    manifest = save_artifact(
-        model,
-        out_dir,
-        version=version,
-        preprocessing=PreprocessingConfig(image_size=image_size).to_dict(),
-        threshold=0.5,
-        threshold_method={"method": "uncalibrated", "note": note},
-        validated=False,
-        validation_metrics=None,
-        test_metrics=None,
+    manifest = save_uncalibrated_artifact(
+        model, out_dir, version=version, image_size=image_size, note=note,
         dataset={"source": "original training notebook", "file": source.name, "sha256": sha256},
         training={"note": note, "imported_from": source.name, "h5_sha256": sha256, **_h5_attributes(source)},
         population=f"{KERMANY_POPULATION} (as documented for the original training notebook)",
