@@ -9,11 +9,12 @@ export DJANGO_SETTINGS_MODULE ?= pneumoweb.settings.local
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/pneumoweb
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: help venv venv-dev run web worker migrate admin demo-model test test-fast browser services bench clean
+.PHONY: help venv venv-dev run web worker migrate admin demo-model lint test test-fast browser services bench clean
 
 help:
 	@echo "make run    - set up and start web server + Celery worker (SQLite, no broker server needed)"
-	@echo "make test   - set up and run the whole test suite (PostgreSQL, Redis, a real worker, Chromium)"
+	@echo "make lint   - ruff (lint + format check), mypy and the import contracts (lint-imports)"
+	@echo "make test   - make lint, then the whole test suite (PostgreSQL, Redis, a real worker, Chromium)"
 	@echo "make bench  - end-to-end and model-only timings against a live server and worker"
 
 $(BIN)/python:
@@ -57,7 +58,14 @@ browser:
 services:
 	@bash scripts/ensure-services.sh
 
-test: venv-dev browser services
+# Any finding fails the build: `make test` (and so CI) runs this first.
+lint: venv-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DJANGO_SETTINGS_MODULE=pneumoweb.settings.test $(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: lint venv-dev browser services
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 	DJANGO_SETTINGS_MODULE=pneumoweb.settings.test \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -7,3 +7,8 @@ class DiagnosisConfig(AppConfig):
     name = "diagnosis"
     verbose_name = "Diagnosis"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Register the Celery tasks in every process (web included): services enqueue them by name
+        # (diagnosis.services.dispatch) and never import the task modules themselves.
+        from diagnosis import tasks  # noqa: F401

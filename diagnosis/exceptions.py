@@ -26,6 +26,12 @@ class InvalidUploadError(InvalidInputError):
     status_code = 400
 
 
+class UnreadableImageError(InvalidUploadError):
+    """The image's pixels cannot be decoded or screened (found by the worker, or by the upload check)."""
+
+    status_code = 400
+
+
 class UnsupportedMediaError(InvalidUploadError):
     status_code = 415
 
@@ -42,6 +48,18 @@ class ModelVersionError(ApplicationError):
     """A model version cannot be registered, calibrated or given traffic as asked."""
 
     status_code = 400
+
+
+class ModelArtifactError(ModelVersionError):
+    """A model artifact is missing, unreadable, corrupt, or its weights are not the ones registered."""
+
+    status_code = 400
+
+
+class TrainingCancelledError(ApplicationError):
+    """A training run stopped because an admin cancelled it."""
+
+    status_code = 409
 
 
 class NoServingModelError(ApplicationError):

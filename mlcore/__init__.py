@@ -2,8 +2,9 @@
 
 A plain Python package: it never imports Django, Celery, ``diagnosis`` or
 ``pneumoweb`` (enforced by ``tests/mlcore/test_mlcore_is_framework_free.py``).
-Keep this file free of imports so that ``import mlcore.errors`` stays cheap in
-the web process, which must not load TensorFlow.
+Keep this file free of imports so that ``import mlcore.errors`` and
+``import mlcore.rules`` stay cheap in the web process, which must not load
+TensorFlow.
 """
 
 from __future__ import annotations

@@ -23,9 +23,10 @@ import json
 import logging
 import os
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from mlcore.config import PreprocessingConfig
 from mlcore.errors import ArtifactError
@@ -151,6 +152,39 @@ def file_sha256(path: str | os.PathLike[str], *, chunk_size: int = 1 << 20) -> s
     return digest.hexdigest()
 
 
+_WEIGHTS_DIGESTS: dict[tuple[str, int, int, int, int, int], str] = {}
+_WEIGHTS_DIGESTS_LIMIT = 64
+
+
+def _file_identity(path: Path) -> tuple[str, int, int, int, int, int]:
+    # ctime cannot be set from user space and changes with every write or metadata change: a file rewritten in place
+    # (even to the same size and mtime) gets a new identity, and so a new hash.
+    stat = path.stat()
+    return str(path.resolve()), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
+
+
+def weights_sha256(path: str | os.PathLike[str]) -> str:
+    """Return the hex sha256 of a weights file, hashed once per version of the file in this process.
+
+    Registering, calibrating, loading and readiness probes all check the same 100+ MB file; the digest is cached
+    on the file's identity (device, inode, size, mtime, ctime), so any change to the file is hashed again.
+
+    Raises:
+        OSError: The file cannot be read.
+    """
+    file = Path(path)
+    before = _file_identity(file)
+    cached = _WEIGHTS_DIGESTS.get(before)
+    if cached is not None:
+        return cached
+    digest = file_sha256(file)
+    if _file_identity(file) == before:  # unchanged while it was read: safe to remember
+        if len(_WEIGHTS_DIGESTS) >= _WEIGHTS_DIGESTS_LIMIT:
+            _WEIGHTS_DIGESTS.clear()
+        _WEIGHTS_DIGESTS[before] = digest
+    return digest
+
+
 def git_revision(repo_dir: str | os.PathLike[str] | None = None) -> str:
     """Return ``git rev-parse HEAD`` (``+dirty`` when uncommitted changes) or ``"unknown"``.
 
@@ -158,12 +192,15 @@ def git_revision(repo_dir: str | os.PathLike[str] | None = None) -> str:
         repo_dir: Working tree to ask; defaults to the folder containing ``mlcore``.
     """
     cwd = Path(repo_dir) if repo_dir else Path(__file__).resolve().parent.parent
+    # "git" from PATH with fixed arguments, as a developer would run it: the revision is provenance only.
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10  # noqa: S607
+        )
         if head.returncode != 0:
             return "unknown"
         status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no"],  # noqa: S607
             cwd=cwd, capture_output=True, text=True, timeout=10,
         )
     except (OSError, subprocess.SubprocessError):
@@ -237,7 +274,7 @@ def save_artifact(
         _write_json(out / "evaluation" / f"{name}.json", document)
     manifest = Manifest(
         version=version,
-        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         code_revision=code_revision if code_revision is not None else git_revision(),
         preprocessing=dict(preprocessing),
         image_size=image_size,
@@ -287,7 +324,7 @@ def load_artifact(path: str | os.PathLike[str]) -> LoadedArtifact:
     model_path = folder / MODEL_FILE
     if not model_path.is_file():
         raise ArtifactError(f"{MODEL_FILE} missing from artifact {folder}")
-    digest = file_sha256(model_path)
+    digest = weights_sha256(model_path)
     if digest != manifest.weights_sha256:
         raise ArtifactError(
             f"{model_path} sha256 {digest[:16]}... does not match manifest {manifest.weights_sha256[:16]}...: "

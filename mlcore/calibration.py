@@ -9,13 +9,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from mlcore.metrics import threshold_for_sensitivity
+from mlcore.rules import check_target_sensitivity
 from mlcore.stats import roc_auc
 
 logger = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ def calibrate_on_folder(
     Args:
         artifact_dir: Model artifact folder (verified by :func:`mlcore.artifact.load_artifact`).
         data_dir: Folder with ``NORMAL/`` and ``PNEUMONIA/`` (or ``val/NORMAL`` ...).
-        target_sensitivity: Required sensitivity in (0, 1].
+        target_sensitivity: Required sensitivity in [0.5, 1) (:func:`mlcore.rules.check_target_sensitivity`).
         batch_size: Images per forward pass.
 
     Raises:
@@ -124,8 +125,8 @@ def calibrate_on_folder(
     from mlcore.config import PreprocessingConfig
     from mlcore.evaluation import list_labelled_files, predict_files
 
-    if not 0.0 < target_sensitivity <= 1.0:
-        raise ValueError(f"target sensitivity must be in (0, 1]. Received: {target_sensitivity}")
+    # Checked before the slow part: loading the model and scoring every image.
+    check_target_sensitivity(target_sensitivity)
     folder = find_calibration_folder(data_dir)
     paths, labels = list_labelled_files(folder)
     if not paths:

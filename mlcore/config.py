@@ -68,7 +68,7 @@ class PreprocessingConfig:
         """
         if not isinstance(data, Mapping):
             # ValueError, not TypeError: callers catch one error type for any bad manifest.
-            raise ValueError(f"A preprocessing config must be a mapping. Received: {data!r}")  # noqa: TRY004
+            raise ValueError(f"A preprocessing config must be a mapping. Received: {data!r}")
         names = [field.name for field in dataclasses.fields(cls)]
         unknown = sorted(set(data) - set(names))
         if unknown:
@@ -85,7 +85,7 @@ class PreprocessingConfig:
             )
         grid = data["clahe_tile_grid"]
         if not isinstance(grid, (list, tuple)):
-            raise ValueError(f"clahe_tile_grid must be a list of two integers. Received: {grid!r}")  # noqa: TRY004
+            raise ValueError(f"clahe_tile_grid must be a list of two integers. Received: {grid!r}")
         config = cls(**{**data, "clahe_tile_grid": tuple(grid)})
         config.validate()
         return config

@@ -20,13 +20,15 @@ import logging
 import os
 import re
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
+    import keras
     import tensorflow as tf
 
     from mlcore.config import PreprocessingConfig
@@ -35,7 +37,6 @@ logger = logging.getLogger(__name__)
 
 CLASS_NAMES = ("NORMAL", "PNEUMONIA")
 IMAGE_SUFFIXES = frozenset({".jpeg", ".jpg", ".png", ".dcm"})
-SPLIT_NAMES = ("train", "val", "test")
 
 _PERSON = re.compile(r"^(person\d+)_", re.IGNORECASE)
 _IM = re.compile(r"^((?:NORMAL2-)?IM-\d+)-", re.IGNORECASE)
@@ -142,16 +143,14 @@ def grouped_split(
             )
         wanted = fraction * sum(len(groups[p]) for p in patients)
         taken = 0
-        drawn = 0
-        for position in rng.permutation(len(patients)):
+        for drawn, position in enumerate(rng.permutation(len(patients))):
             # At least one patient held out, at least one left for training.
             if (taken >= wanted and drawn >= 1) or drawn == len(patients) - 1:
                 break
             held.update(groups[patients[position]])
             taken += len(groups[patients[position]])
-            drawn += 1
 
-    def subset(keep) -> SplitFiles:
+    def subset(keep: Callable[[int], bool]) -> SplitFiles:
         index = [i for i in range(len(split)) if keep(i)]
         return SplitFiles(tuple(split.paths[i] for i in index), tuple(split.labels[i] for i in index))
 
@@ -256,7 +255,7 @@ def class_weights(labels: Sequence[int]) -> dict[int, float]:
     return {label: float(y.size / (2 * counts[label])) for label in (0, 1)}
 
 
-def make_augmenter(seed: int):
+def make_augmenter(seed: int) -> keras.Sequential:
     """Keras layers of the spec's training augmentation, applied to ``(N, S, S, 3)`` [0, 1].
 
     Rotation +-12 deg, translation +-15 %, zoom +-15 %, horizontal flip, brightness +-15 %
@@ -321,7 +320,7 @@ def make_tf_dataset(
         except Exception as exc:  # re-raised with the file name; TF would lose it
             raise ValueError(f"cannot preprocess {name}: {exc}") from exc
 
-    def load_tf(path, label):
+    def load_tf(path: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         image = tf.numpy_function(load, [path], tf.float32, stateful=False)
         image.set_shape((size, size, channels))
         return image, label
@@ -347,7 +346,7 @@ def make_tf_dataset(
     if training:
         augmenter = make_augmenter(seed)
 
-        def augment(images, batch_labels):
+        def augment(images: tf.Tensor, batch_labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             return tf.clip_by_value(augmenter(images, training=True), 0.0, 1.0), batch_labels
 
         ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)

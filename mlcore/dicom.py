@@ -44,12 +44,11 @@ from pydicom.pixels.processing import apply_modality_lut, apply_voi, convert_col
 from pydicom.uid import UID
 
 from mlcore.errors import CorruptImageError, ImageError, UnsupportedDicomError, UnsupportedFormatError
+from mlcore.image_header import ImageHeader, check_dimensions
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
     from pydicom.pixels.decoders.base import Decoder
-
-    from mlcore.imaging import ImageHeader
 
 logger = logging.getLogger(__name__)
 
@@ -148,8 +147,6 @@ def read_dicom(data: bytes, *, max_pixels: int) -> tuple[np.ndarray, DicomMetada
         ImageTooLargeError: See :func:`read_dicom_header`; Corrupt also for
             truncated or undecodable pixel data.
     """
-    from mlcore.imaging import check_dimensions  # imaging imports this module at load time
-
     ds = _parse(data, stop_before_pixels=False)
     header, metadata, decoder = _describe(ds)
     check_dimensions(header, max_pixels=max_pixels, min_side=1)
@@ -233,8 +230,6 @@ def _describe(ds: Dataset) -> tuple[ImageHeader, DicomMetadata, Decoder]:
 
 
 def _describe_unchecked(ds: Dataset) -> tuple[ImageHeader, DicomMetadata, Decoder]:
-    from mlcore.imaging import ImageHeader  # imaging imports this module at load time
-
     if ds.get("Rows") is None or ds.get("Columns") is None:
         raise UnsupportedDicomError("The DICOM file contains no image.")
     frames_value = ds.get("NumberOfFrames")

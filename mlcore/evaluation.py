@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
+import numpy.typing as npt
 
 from mlcore.data import CLASS_NAMES, IMAGE_SUFFIXES
 from mlcore.metrics import EvaluationReport, evaluate
@@ -25,6 +27,17 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlcore.config import PreprocessingConfig
 
 logger = logging.getLogger(__name__)
+
+#: Scores as a list or as the array a model returns.
+Scores = Sequence[float] | npt.NDArray[np.floating[Any]]
+
+
+class ImageRecord(TypedDict):
+    """One image of an evaluation, as saved in its JSON document."""
+
+    file: str
+    label: int
+    probability: float
 
 
 def find_labelled_folder(data_dir: str | os.PathLike[str], *, split: str = "test") -> Path:
@@ -74,9 +87,7 @@ def predict_files(
     return np.concatenate(scores) if scores else np.zeros((0,), np.float32)
 
 
-def select_examples(
-    labels: Sequence[int], scores: Sequence[float], threshold: float, *, per_kind: int = 2
-) -> list[int]:
+def select_examples(labels: Sequence[int], scores: Scores, threshold: float, *, per_kind: int = 2) -> list[int]:
     """Pick indices for a Grad-CAM grid: the most confident true positives and negatives
     and the worst false positives and negatives (the cases a reviewer should look at)."""
     y = np.asarray(labels)
@@ -90,7 +101,7 @@ def select_examples(
     ]
     keys = [-s, s, -s, s]
     chosen: list[int] = []
-    for mask, key in zip(kinds, keys):
+    for mask, key in zip(kinds, keys, strict=True):
         index = np.flatnonzero(mask)
         chosen += index[np.argsort(key[index], kind="stable")][:per_kind].tolist()
     return chosen
@@ -101,7 +112,7 @@ def build_gradcam_examples(
     config: PreprocessingConfig,
     paths: Sequence[str],
     labels: Sequence[int],
-    scores: Sequence[float],
+    scores: Scores,
     threshold: float,
     *,
     per_kind: int = 2,
@@ -124,14 +135,14 @@ def build_gradcam_examples(
             label=int(labels[i]),
             title=Path(paths[i]).name,
         )
-        for i, probability, heatmap in zip(indices, probabilities, heatmaps)
+        for i, probability, heatmap in zip(indices, probabilities, heatmaps, strict=True)
     ]
 
 
-def per_image_records(paths: Sequence[str], labels: Sequence[int], scores: Sequence[float], root: Path) -> list[dict]:
+def per_image_records(paths: Sequence[str], labels: Sequence[int], scores: Scores, root: Path) -> list[ImageRecord]:
     """``[{"file", "label", "probability"}]`` with paths relative to ``root`` where possible."""
-    records = []
-    for path, label, score in zip(paths, labels, scores):
+    records: list[ImageRecord] = []
+    for path, label, score in zip(paths, labels, scores, strict=True):
         try:
             name = Path(path).resolve().relative_to(root.resolve()).as_posix()
         except ValueError:

@@ -14,24 +14,30 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from mlcore.model import LAST_CONV_LAYER
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
+    import tensorflow as tf
+
+    #: ``batch -> (probabilities (N,), heatmaps (N, h, w))``, both float32 eager tensors.
+    _GradFunction = Callable[[npt.NDArray[np.float32]], tuple[tf.Tensor, tf.Tensor]]
 
 # Per-model cache of the compiled gradient function. Weak keys: the cache must not keep
 # an unloaded model (and its ~100 MB of weights) alive. Not an attribute on the model:
 # Keras would track it as a sub-layer and save it with the model.
-_GRAD_FUNCTIONS: weakref.WeakKeyDictionary[Any, dict[tuple[str, int], Any]] = weakref.WeakKeyDictionary()
+_GRAD_FUNCTIONS: weakref.WeakKeyDictionary[Any, dict[tuple[str, int], _GradFunction]] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
-def _grad_function(model: keras.Model, last_conv_layer_name: str, sign: int):
+def _grad_function(model: keras.Model, last_conv_layer_name: str, sign: int) -> _GradFunction:
     """Return a cached ``tf.function(batch) -> (probs (N,), heatmaps (N,h,w))``."""
     key = (last_conv_layer_name, sign)
     with _LOCK:
@@ -48,8 +54,7 @@ def _grad_function(model: keras.Model, last_conv_layer_name: str, sign: int):
         grad_model = keras.Model(model.inputs[0], [conv_layer.output, model.output])
         input_shape = tuple(model.inputs[0].shape[1:])
 
-        @tf.function(input_signature=[tf.TensorSpec((None, *input_shape), tf.float32)])
-        def compute(batch):
+        def compute(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             with tf.GradientTape() as tape:
                 conv_output, predictions = grad_model(batch, training=False)
                 # Score of the explained class: P(PNEUMONIA), or 1 - P for NORMAL
@@ -66,17 +71,21 @@ def _grad_function(model: keras.Model, last_conv_layer_name: str, sign: int):
             heatmaps = tf.math.divide_no_nan(cam, peak)
             return tf.cast(predictions[:, 0], tf.float32), tf.cast(heatmaps, tf.float32)
 
-        per_model[key] = compute
-        return compute
+        # One traced graph for every batch size (None) of this input shape.
+        function: _GradFunction = tf.function(
+            compute, input_signature=[tf.TensorSpec((None, *input_shape), tf.float32)]
+        )
+        per_model[key] = function
+        return function
 
 
 def predict_with_gradcam(
     model: keras.Model,
-    batch: np.ndarray,
+    batch: npt.ArrayLike,
     *,
     last_conv_layer_name: str = LAST_CONV_LAYER,
     class_index: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
     """Predict and compute Grad-CAM heatmaps in one forward pass.
 
     Args:
@@ -93,24 +102,24 @@ def predict_with_gradcam(
     Raises:
         ValueError: Bad batch shape or unknown layer name / class index.
     """
-    batch = np.asarray(batch, dtype=np.float32)
-    if batch.ndim != 4:
-        raise ValueError(f"batch must be (N, S, S, 3), got shape {batch.shape}")
+    inputs = np.asarray(batch, dtype=np.float32)
+    if inputs.ndim != 4:
+        raise ValueError(f"batch must be (N, S, S, 3), got shape {inputs.shape}")
     if class_index not in (None, 0, 1):
         raise ValueError(f"class_index must be None, 0 or 1 for a sigmoid model, got {class_index}")
     sign = -1 if class_index == 0 else 1
     compute = _grad_function(model, last_conv_layer_name, sign)
-    probabilities, heatmaps = compute(batch)
-    return probabilities.numpy(), heatmaps.numpy()
+    probabilities, heatmaps = compute(inputs)
+    return np.asarray(probabilities.numpy(), dtype=np.float32), np.asarray(heatmaps.numpy(), dtype=np.float32)
 
 
 def make_gradcam_heatmap(
-    image_batch: np.ndarray,
+    image_batch: npt.ArrayLike,
     model: keras.Model,
     *,
     last_conv_layer_name: str = LAST_CONV_LAYER,
     class_index: int | None = None,
-) -> np.ndarray:
+) -> npt.NDArray[np.float32]:
     """keras-io compatible wrapper: the heatmap of the first image of the batch.
 
     Args:
@@ -125,18 +134,20 @@ def make_gradcam_heatmap(
     _, heatmaps = predict_with_gradcam(
         model, image_batch, last_conv_layer_name=last_conv_layer_name, class_index=class_index
     )
-    return heatmaps[0]
+    first: npt.NDArray[np.float32] = heatmaps[0]
+    return first
 
 
-def _check_heatmap(heatmap: np.ndarray) -> np.ndarray:
-    heatmap = np.asarray(heatmap, dtype=np.float32)
-    if heatmap.ndim != 2 or heatmap.size == 0:
-        raise ValueError(f"heatmap must be a non-empty (h, w) array, got shape {heatmap.shape}")
+def _check_heatmap(heatmap: npt.ArrayLike) -> npt.NDArray[np.float32]:
+    values = np.asarray(heatmap, dtype=np.float32)
+    if values.ndim != 2 or values.size == 0:
+        raise ValueError(f"heatmap must be a non-empty (h, w) array, got shape {values.shape}")
     # NaN-safe clip: a NaN would become an arbitrary colour after the uint8 cast.
-    return np.clip(np.nan_to_num(heatmap, nan=0.0), 0.0, 1.0)
+    clipped: npt.NDArray[np.float32] = np.clip(np.nan_to_num(values, nan=0.0), 0.0, 1.0)
+    return clipped
 
 
-def _colorize(heatmap: np.ndarray, size: tuple[int, int], colormap: int) -> np.ndarray:
+def _colorize(heatmap: npt.ArrayLike, size: tuple[int, int], colormap: int) -> npt.NDArray[np.uint8]:
     """Upscale ``(h, w)`` [0, 1] to ``size = (H, W)`` and colour-map; returns BGR uint8."""
     height, width = int(size[0]), int(size[1])
     if height < 1 or width < 1:
@@ -145,7 +156,8 @@ def _colorize(heatmap: np.ndarray, size: tuple[int, int], colormap: int) -> np.n
     # the model saw the whole image squeezed to S x S, so the map covers the whole image.
     resized = cv2.resize(_check_heatmap(heatmap), (width, height), interpolation=cv2.INTER_LINEAR)
     as_uint8 = np.clip(np.rint(resized * 255.0), 0, 255).astype(np.uint8)
-    return cv2.applyColorMap(as_uint8, colormap)
+    colored: npt.NDArray[np.uint8] = cv2.applyColorMap(as_uint8, colormap)
+    return colored
 
 
 def overlay_heatmap(

@@ -24,16 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger(__name__)
 
-#: The model files the training notebook writes (others are accepted if they have the same structure).
-NOTEBOOK_MODEL_FILES = ("resnet50_phase1_best.h5", "resnet50_final_best.h5", "pneumonia_resnet50_final.h5")
-H5_SUFFIXES = (".h5", ".hdf5")
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-
-
-def is_h5_model_path(path: str | os.PathLike[str]) -> bool:
-    """True for a file named ``*.h5`` / ``*.hdf5`` (not a folder)."""
-    candidate = Path(path)
-    return candidate.suffix.lower() in H5_SUFFIXES and not candidate.is_dir()
 
 
 def wrap_h5_model(h5_path: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, version: str) -> Manifest:
@@ -85,10 +76,8 @@ def _check_hdf5_model_file(source: Path) -> None:
         signature = handle.read(len(_HDF5_SIGNATURE))
     if signature != _HDF5_SIGNATURE:
         raise ArtifactError(f"{source.name} is not an HDF5 file (a Keras .h5 model starts with the HDF5 signature)")
-    import h5py
-
     try:
-        with h5py.File(source, "r") as handle:
+        with _open_hdf5(source) as handle:
             has_config = "model_config" in handle.attrs
     except OSError as exc:
         raise ArtifactError(f"{source.name} is not a readable HDF5 file: {exc}") from exc
@@ -136,11 +125,16 @@ def _output_layer(model: keras.Model) -> Any:
     return operation if operation is not None else model.layers[-1]
 
 
-def _h5_attributes(source: Path) -> dict[str, str]:
-    """Keras and backend versions recorded in the file, for provenance (empty when absent)."""
+def _open_hdf5(source: Path) -> Any:
+    """Open ``source`` read-only as an ``h5py.File`` (h5py is imported only when a .h5 model is wrapped)."""
     import h5py
 
-    with h5py.File(source, "r") as handle:
+    return h5py.File(source, "r")
+
+
+def _h5_attributes(source: Path) -> dict[str, str]:
+    """Keras and backend versions recorded in the file, for provenance (empty when absent)."""
+    with _open_hdf5(source) as handle:
         values = {key: handle.attrs.get(key) for key in ("keras_version", "backend")}
     return {f"h5_{key}": value.decode() if isinstance(value, bytes) else str(value)
             for key, value in values.items() if value is not None}

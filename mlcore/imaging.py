@@ -29,7 +29,6 @@ import os
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import Literal
 
 import cv2
 import numpy as np
@@ -37,15 +36,25 @@ from PIL import Image, ImageOps
 
 from mlcore.dicom import DicomMetadata, is_dicom, read_dicom, read_dicom_header
 from mlcore.errors import CorruptImageError, EmptyImageError, ImageError, ImageTooLargeError, UnsupportedFormatError
+from mlcore.image_header import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE, ImageFormat, ImageHeader, check_dimensions
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MIN_SIDE",
+    "JPEG_SOI",
+    "PNG_SIGNATURE",
+    "ImageFormat",
+    "ImageHeader",
+    "LoadedImage",
+    "check_dimensions",
+    "detect_format",
+    "load_image",
+    "load_image_file",
+    "read_header",
+    "scale_uint16_to_uint8",
+]
 
 logger = logging.getLogger(__name__)
-
-ImageFormat = Literal["png", "jpeg", "dicom"]
-
-#: About 7000 x 7000. Large detector radiographs are ~4300 x 4300 (18.5 M pixels).
-DEFAULT_MAX_PIXELS = 50_000_000
-#: Below this many pixels per side a chest radiograph is not diagnosable.
-DEFAULT_MIN_SIDE = 32
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SOI = b"\xff\xd8\xff"
@@ -71,25 +80,6 @@ _OTHER_SIGNATURES: tuple[tuple[bytes, str], ...] = (
 )
 
 _PILLOW_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError)
-
-
-@dataclass(frozen=True)
-class ImageHeader:
-    """Image facts read from the file header, without decoding pixels.
-
-    Attributes:
-        format: ``"png"``, ``"jpeg"`` or ``"dicom"``.
-        width: Columns, in pixels.
-        height: Rows, in pixels.
-        frames: Number of frames (DICOM *NumberOfFrames*; 1 otherwise).
-        bit_depth: Bits per sample (PNG IHDR depth, JPEG precision, DICOM *BitsStored*).
-    """
-
-    format: ImageFormat
-    width: int
-    height: int
-    frames: int = 1
-    bit_depth: int = 8
 
 
 # eq=False: comparing two images by ndarray equality is ambiguous; identity is what callers want.
@@ -149,28 +139,6 @@ def read_header(data: bytes) -> ImageHeader:
     if image_format == "jpeg":
         return _jpeg_header(data)
     return read_dicom_header(data)[0]
-
-
-def check_dimensions(
-    header: ImageHeader, *, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = DEFAULT_MIN_SIDE
-) -> None:
-    """Refuse images with no pixels, too many pixels, or a side shorter than ``min_side``.
-
-    Raises:
-        EmptyImageError: A zero dimension.
-        ImageTooLargeError: ``width * height > max_pixels``.
-        ImageError: ``min(width, height) < min_side``.
-    """
-    width, height = header.width, header.height
-    if width <= 0 or height <= 0:
-        raise EmptyImageError(f"The image has no pixels (its header says {width} x {height}).")
-    if width * height > max_pixels:
-        raise ImageTooLargeError(width, height, max_pixels)
-    if min(width, height) < min_side:
-        raise ImageError(
-            f"The image is only {width} x {height} pixels; a chest radiograph needs at least "
-            f"{min_side} pixels on each side to be assessed."
-        )
 
 
 def load_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:

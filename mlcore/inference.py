@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -21,7 +22,8 @@ import numpy as np
 from mlcore.artifact import Manifest, load_artifact
 from mlcore.config import PreprocessingConfig
 from mlcore.gradcam import heatmap_to_png, overlay_heatmap, predict_with_gradcam, rgb_to_png
-from mlcore.imaging import DEFAULT_MAX_PIXELS, LoadedImage
+from mlcore.image_header import DEFAULT_MAX_PIXELS
+from mlcore.imaging import LoadedImage
 from mlcore.preprocessing import preprocess_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -147,7 +149,7 @@ class Predictor:
         elapsed_ms = (time.perf_counter() - started) * 1000.0 / len(items)
         settings = self.preprocessing.to_dict()
         results = []
-        for (_, loaded), probability, heatmap in zip(prepared, probabilities, heatmaps):
+        for (_, loaded), probability, heatmap in zip(prepared, probabilities, heatmaps, strict=True):
             gray = loaded.pixels
             ok, image_png = cv2.imencode(".png", gray)
             if not ok:  # pragma: no cover - a valid uint8 array always encodes

@@ -1,5 +1,8 @@
 """Binary screening metrics (labels: 1 = PNEUMONIA, 0 = NORMAL), wrapping sklearn.metrics.
 
+ROC AUC is the one implementation of :func:`mlcore.stats.roc_auc` (checked against sklearn's
+``roc_auc_score`` in the tests), so the AUC of a validation report and of live monitoring agree.
+
 No TensorFlow here: the web process may import this module. Functions never print;
 they raise ``ValueError`` on bad input and leave logging to the caller.
 
@@ -17,7 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from sklearn import metrics as skm
+
+from mlcore.stats import roc_auc
 
 #: Sensitivity targets reported by :func:`threshold_analysis`.
 SENSITIVITY_TARGETS = (0.90, 0.95, 0.99)
@@ -67,7 +73,7 @@ class EvaluationReport:
         return cls(**values)
 
 
-def _validate(y_true, y_score) -> tuple[np.ndarray, np.ndarray]:
+def _validate(y_true: npt.ArrayLike, y_score: npt.ArrayLike) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Return ``(int64 labels, float64 scores)`` or raise ``ValueError``."""
     y_true = np.asarray(y_true).ravel()
     y_score = np.asarray(y_score, dtype=np.float64).ravel()
@@ -78,7 +84,7 @@ def _validate(y_true, y_score) -> tuple[np.ndarray, np.ndarray]:
     if not np.all(np.isfinite(y_score)):
         raise ValueError("y_score contains NaN or infinite values")
     unique = set(np.unique(y_true).tolist())
-    if not unique <= {0, 1, True, False}:
+    if not unique <= {0, 1}:  # True and False equal 1 and 0
         raise ValueError(f"labels must be binary 0/1 (1 = PNEUMONIA), got values {sorted(unique, key=str)}")
     y_true = y_true.astype(np.int64)
     if len(np.unique(y_true)) < 2:
@@ -108,16 +114,6 @@ def _rates(tn: int, fp: int, fn: int, tp: int) -> dict[str, float]:
         "precision": precision,
         "f1": f1,
     }
-
-
-def _fast_auc(y_true: np.ndarray, y_score: np.ndarray) -> float:
-    """ROC AUC via the Mann-Whitney U statistic with mid-ranks (equals roc_auc_score)."""
-    from scipy.stats import rankdata
-
-    ranks = rankdata(y_score)
-    n_pos = int(y_true.sum())
-    n_neg = y_true.size - n_pos
-    return float((ranks[y_true == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def _fast_average_precision(y_true: np.ndarray, y_score: np.ndarray) -> float:
@@ -152,7 +148,7 @@ def _bootstrap_ci(
         fn = pos.size - tp
         tn = neg.size - fp
         values = _rates(tn, fp, fn, tp)
-        values["auc_roc"] = _fast_auc(t, s)
+        values["auc_roc"] = roc_auc(t, s)
         values["pr_auc"] = _fast_average_precision(t, s)
         for name in CI_METRICS:
             samples[name].append(values[name])
@@ -163,7 +159,7 @@ def _bootstrap_ci(
 
 
 def evaluate(
-    y_true, y_score, *, threshold: float = 0.5, n_bootstrap: int = 1000, seed: int = 0
+    y_true: npt.ArrayLike, y_score: npt.ArrayLike, *, threshold: float = 0.5, n_bootstrap: int = 1000, seed: int = 0
 ) -> EvaluationReport:
     """Compute screening metrics at ``threshold`` (positive when ``score >= threshold``).
 
@@ -194,7 +190,7 @@ def evaluate(
         n_positive=int(tp + fn),
         n_negative=int(tn + fp),
         threshold=float(threshold),
-        auc_roc=float(skm.roc_auc_score(y_true, y_score)),
+        auc_roc=roc_auc(y_true, y_score),
         pr_auc=float(skm.average_precision_score(y_true, y_score)),
         accuracy=float(skm.accuracy_score(y_true, y_pred)),
         sensitivity=float(skm.recall_score(y_true, y_pred, zero_division=0)),
@@ -208,7 +204,7 @@ def evaluate(
     )
 
 
-def threshold_for_sensitivity(y_true, y_score, target: float) -> float:
+def threshold_for_sensitivity(y_true: npt.ArrayLike, y_score: npt.ArrayLike, target: float) -> float:
     """Return the highest threshold whose sensitivity on these data is >= ``target``.
 
     Predictions are ``score >= threshold``. The returned value is one of the scores, so
@@ -223,6 +219,9 @@ def threshold_for_sensitivity(y_true, y_score, target: float) -> float:
         ValueError: Invalid inputs (see :func:`evaluate`) or target outside (0, 1].
     """
     y_true, y_score = _validate(y_true, y_score)
+    # The range a sensitivity can take, not the clinical rule for an operating point
+    # (mlcore.rules.check_target_sensitivity, applied where a model's target is set): on
+    # given data, the threshold for 1.0 (the lowest positive score) is a fair question.
     if not 0.0 < target <= 1.0:
         raise ValueError(f"target sensitivity must be in (0, 1], got {target}")
     _, tpr, thresholds = skm.roc_curve(y_true, y_score, drop_intermediate=False)
@@ -243,7 +242,7 @@ def _operating_point(y_true: np.ndarray, y_score: np.ndarray, threshold: float) 
     }
 
 
-def threshold_analysis(y_true, y_score) -> dict[str, Any]:
+def threshold_analysis(y_true: npt.ArrayLike, y_score: npt.ArrayLike) -> dict[str, Any]:
     """Operating points for clinical threshold choice.
 
     Returns:

@@ -28,10 +28,11 @@ TensorFlow/Keras is imported inside functions so that importing this module is c
 from __future__ import annotations
 
 import logging
-import os
 import re
 import warnings
 from typing import TYPE_CHECKING
+
+from mlcore.rules import is_h5_path, parse_weights
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -79,7 +80,8 @@ def build_classifier(
         weights: ``"imagenet"`` (downloaded by Keras; needs internet or a cached copy in
             ``~/.keras/models``), ``None`` / ``"none"`` for random initialisation, or a path
             to a ResNet50 no-top weights file (legacy ``.h5`` as published by Keras, or a
-            Keras 3 ``.weights.h5`` saved from a ResNet50 base).
+            Keras 3 ``.weights.h5`` saved from a ResNet50 base); read by
+            :func:`mlcore.rules.parse_weights`.
         seed: When given, calls ``keras.utils.set_random_seed(seed)`` first (global RNG
             state) so that the random initialisation is reproducible.
 
@@ -96,8 +98,7 @@ def build_classifier(
 
     if image_size < MIN_IMAGE_SIZE:
         raise ValueError(f"image_size must be >= {MIN_IMAGE_SIZE} for ResNet50, got {image_size}")
-    if isinstance(weights, str) and weights.lower() == "none":
-        weights = None
+    weights = _parse_weights(weights)
     if seed is not None:
         keras.utils.set_random_seed(seed)
 
@@ -120,8 +121,16 @@ def build_classifier(
     return keras.Model(inputs, outputs, name="pneumonia_resnet50")
 
 
-def _build_base(inputs, weights: str | None):
-    """Build ResNet50 (no top) on ``inputs`` with the requested weights."""
+def _parse_weights(weights: str | None) -> str | None:
+    """:func:`mlcore.rules.parse_weights`, refusing a missing file as unavailable weights (with the hint)."""
+    try:
+        return parse_weights(weights)
+    except ValueError:
+        raise WeightsUnavailableError(f"Weights file not found: {weights!r}. {_WEIGHTS_HINT}") from None
+
+
+def _build_base(inputs: keras.KerasTensor, weights: str | None) -> keras.Model:
+    """Build ResNet50 (no top) on ``inputs`` with weights already parsed by :func:`_parse_weights`."""
     import keras
 
     if weights is None:
@@ -133,10 +142,8 @@ def _build_base(inputs, weights: str | None):
             raise WeightsUnavailableError(
                 f"ImageNet weights for ResNet50 could not be fetched ({exc}). {_WEIGHTS_HINT}"
             ) from exc
-    path = os.fspath(weights)
-    if not os.path.isfile(path):
-        raise WeightsUnavailableError(f"Weights file not found: {path!r}. {_WEIGHTS_HINT}")
-    if not path.endswith((".h5", ".hdf5")):
+    path = weights
+    if not is_h5_path(path):
         raise WeightsUnavailableError(
             f"Weights file must be a .h5 or .weights.h5 file, got {path!r}. {_WEIGHTS_HINT}"
         )
@@ -166,7 +173,7 @@ def _build_base(inputs, weights: str | None):
     return base
 
 
-def base_layers(model: keras.Model) -> list:
+def base_layers(model: keras.Model) -> list[keras.layers.Layer]:
     """Return the ResNet50 base layers of a classifier, in ResNet50's own order.
 
     Index 0 is the input layer, as in ``keras.applications.ResNet50(...).layers``, so

@@ -10,13 +10,18 @@ says nothing about adults.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from mlcore.metrics import EvaluationReport
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
 
 _NO_POPULATION = "population not stated: metrics hold only for data like the evaluation set"
 
@@ -40,7 +45,7 @@ class GradCamExample:
     title: str = ""
 
 
-def _new_figure(figsize=(6.0, 5.0)):
+def _new_figure(figsize: tuple[float, float] = (6.0, 5.0)) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -49,13 +54,16 @@ def _new_figure(figsize=(6.0, 5.0)):
     return fig
 
 
-def _finish(fig, path: Path, population: str) -> None:
+def _finish(fig: Figure, path: Path, population: str) -> None:
     fig.text(0.01, 0.01, f"Data: {population or _NO_POPULATION}", fontsize=7, ha="left", va="bottom", wrap=True)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(path, format="png")
 
 
-def plot_roc(y_true, y_score, report: EvaluationReport, path: Path, *, population: str, title_suffix: str = "") -> None:
+def plot_roc(
+    y_true: npt.ArrayLike, y_score: npt.ArrayLike, report: EvaluationReport, path: Path, *, population: str,
+    title_suffix: str = "",
+) -> None:
     """ROC curve with the operating point of ``report.threshold``."""
     from sklearn.metrics import roc_curve
 
@@ -79,7 +87,8 @@ def plot_roc(y_true, y_score, report: EvaluationReport, path: Path, *, populatio
 
 
 def plot_precision_recall(
-    y_true, y_score, report: EvaluationReport, path: Path, *, population: str, title_suffix: str = ""
+    y_true: npt.ArrayLike, y_score: npt.ArrayLike, report: EvaluationReport, path: Path, *, population: str,
+    title_suffix: str = "",
 ) -> None:
     """Precision-recall curve; the prevalence line is the chance level."""
     from sklearn.metrics import precision_recall_curve
@@ -116,7 +125,8 @@ def plot_confusion_matrix(report: EvaluationReport, path: Path, *, population: s
 
 
 def plot_threshold_tradeoff(
-    y_true, y_score, report: EvaluationReport, path: Path, *, population: str, title_suffix: str = ""
+    y_true: npt.ArrayLike, y_score: npt.ArrayLike, report: EvaluationReport, path: Path, *, population: str,
+    title_suffix: str = "",
 ) -> None:
     """Sensitivity and specificity as functions of the threshold."""
     from sklearn.metrics import roc_curve
@@ -134,7 +144,10 @@ def plot_threshold_tradeoff(
     _finish(fig, path, population)
 
 
-def plot_calibration(y_true, y_score, path: Path, *, population: str, title_suffix: str = "", n_bins: int = 10) -> None:
+def plot_calibration(
+    y_true: npt.ArrayLike, y_score: npt.ArrayLike, path: Path, *, population: str, title_suffix: str = "",
+    n_bins: int = 10,
+) -> None:
     """Reliability diagram (observed fraction of PNEUMONIA per predicted-probability bin)."""
     from sklearn.calibration import calibration_curve
 
@@ -195,8 +208,8 @@ def plot_gradcam_grid(
 
 
 def write_evaluation_plots(
-    y_true,
-    y_score,
+    y_true: npt.ArrayLike,
+    y_score: npt.ArrayLike,
     report: EvaluationReport,
     out_dir: str | Path,
     *,

@@ -24,7 +24,8 @@ import cv2
 import numpy as np
 
 from mlcore.config import PreprocessingConfig
-from mlcore.imaging import DEFAULT_MAX_PIXELS, LoadedImage, load_image, load_image_file
+from mlcore.image_header import DEFAULT_MAX_PIXELS
+from mlcore.imaging import LoadedImage, load_image, load_image_file
 
 _INTERPOLATION_FLAGS = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
 

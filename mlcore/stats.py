@@ -77,7 +77,7 @@ def mcnemar_exact(b: int, c: int) -> float:
         return 1.0
     # Exact integer arithmetic: Python's int / int division is correctly rounded even for huge n.
     tail = sum(math.comb(n, k) for k in range(min(b, c) + 1))
-    return min(1.0, 2 * tail / 2**n)
+    return min(1.0, 2 * tail / (1 << n))  # 1 << n is 2**n, typed as an int
 
 
 def roc_auc(y_true: Sequence[int] | np.ndarray, y_score: Sequence[float] | np.ndarray) -> float:

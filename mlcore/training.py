@@ -17,14 +17,15 @@ import logging
 import math
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mlcore.artifact import Manifest, save_artifact
-from mlcore.data import DatasetSplits, class_weights, dataset_summary, discover_dataset, make_tf_dataset
+from mlcore.data import DatasetSplits, SplitFiles, class_weights, dataset_summary, discover_dataset, make_tf_dataset
 from mlcore.evaluation import build_gradcam_examples, per_image_records
 from mlcore.metrics import EvaluationReport, evaluate, threshold_for_sensitivity
 from mlcore.training_config import TrainConfig
@@ -100,19 +101,21 @@ def _make_callback(
     """Keras callback for progress reports and cancellation (Keras imported lazily)."""
     import keras
 
-    class _Progress(keras.callbacks.Callback):
+    class _Progress(keras.callbacks.Callback):  # type: ignore[misc]  # Keras ships no type information
         def __init__(self) -> None:
             super().__init__()
             self.cancelled = False
             self.best: float | None = None
             self.durations: list[float] = []
             self._last_poll = time.monotonic()
+            self._epoch_start = 0.0
+            self._train_end: float | None = None
 
-        def on_epoch_begin(self, epoch, logs=None):
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             self._epoch_start = time.perf_counter()
             self._train_end = None
 
-        def on_test_begin(self, logs=None):  # validation starts: training part is over
+        def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:  # validation: training part is over
             self._train_end = time.perf_counter()
 
         def _poll(self) -> None:
@@ -120,12 +123,12 @@ def _make_callback(
                 self.cancelled = True
                 self.model.stop_training = True
 
-        def on_train_batch_end(self, batch, logs=None):
+        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
             if should_stop is not None and time.monotonic() - self._last_poll >= _STOP_POLL_SECONDS:
                 self._last_poll = time.monotonic()
                 self._poll()
 
-        def on_epoch_end(self, epoch, logs=None):
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             logs = logs or {}
             now = time.perf_counter()
             seconds = now - self._epoch_start
@@ -332,12 +335,16 @@ def train(
     logger.info("dataset: %s", summary["splits"])
     preprocessing = PreprocessingConfig(image_size=config.image_size)
     preprocessing.validate()
-    dataset_args = {"batch_size": config.batch_size, "seed": config.seed, "cache": config.cache}
     weights = class_weights(splits.train.labels)
+
+    def dataset(split: SplitFiles, *, training: bool) -> tf.data.Dataset:
+        return make_tf_dataset(split.paths, split.labels, preprocessing, training=training,
+                               batch_size=config.batch_size, seed=config.seed, cache=config.cache)
+
     run = _Run(
         config=config,
-        train_ds=make_tf_dataset(splits.train.paths, splits.train.labels, preprocessing, training=True, **dataset_args),
-        val_ds=make_tf_dataset(splits.val.paths, splits.val.labels, preprocessing, training=False, **dataset_args),
+        train_ds=dataset(splits.train, training=True),
+        val_ds=dataset(splits.val, training=False),
         class_weights=weights, n_train=len(splits.train), run_dir=run_dir, progress=progress, should_stop=should_stop,
     )
     model = build_classifier(image_size=config.image_size, weights=config.weights, seed=config.seed)

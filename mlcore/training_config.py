@@ -17,8 +17,8 @@ import datetime as _dt
 from dataclasses import dataclass
 from typing import Any
 
-#: ``cache`` values other than a directory path.
-CACHE_MODES = ("memory", "none")
+from mlcore.rules import check_target_sensitivity, default_version_name, is_valid_version_name
+
 #: Population of the Kermany dataset (see ``shared/data/README.md``).
 KERMANY_POPULATION = "Kermany pediatric chest X-rays, ages 1–5 (Guangzhou)"
 
@@ -42,14 +42,16 @@ class TrainConfig:
         phase2_patience: Early-stopping patience of phase 2.
         fine_tune_from_layer: Index (in the ResNet50 layer list, input layer = 0) from which
             base layers are unfrozen in phase 2.
-        target_sensitivity: Sensitivity the decision threshold must reach on validation data.
+        target_sensitivity: Sensitivity the decision threshold must reach on validation data, in
+            [0.5, 1) (:func:`mlcore.rules.check_target_sensitivity`).
         val_fraction: Fraction of train images carved out as validation when the dataset has
             no usable ``val`` split.
         min_val_per_class: A ``val`` split with fewer images than this in either class is
             too small to measure AUC (the public Kermany val has 8 + 8) and is replaced by
             a carved split; a model validated on fewer is marked ``validated=False``.
         seed: Seed for Keras/NumPy/Python RNGs, the split and the augmentation.
-        version: Artifact version; empty means a UTC timestamp chosen when training starts.
+        version: Artifact version (:func:`mlcore.rules.is_valid_version_name`); empty means a UTC
+            timestamp chosen when training starts (:func:`mlcore.rules.default_version_name`).
         cache: Where preprocessed images are cached: ``"memory"`` (fastest; about
             ``n * image_size**2 * 12`` bytes, 3.1 GB for Kermany train at 224 px),
             ``"none"``, or a directory for a tf.data file cache.
@@ -107,8 +109,7 @@ class TrainConfig:
         for name in ("phase1_patience", "phase2_patience", "fine_tune_from_layer", "min_val_per_class"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not 0.0 < self.target_sensitivity <= 1.0:
-            raise ValueError(f"target_sensitivity must be in (0, 1], got {self.target_sensitivity}")
+        check_target_sensitivity(self.target_sensitivity)
         if not 0.0 < self.val_fraction < 0.5:
             raise ValueError(f"val_fraction must be in (0, 0.5), got {self.val_fraction}")
         if isinstance(self.weights, str) and not self.weights:
@@ -117,17 +118,17 @@ class TrainConfig:
             raise ValueError(f"n_bootstrap must be >= 0, got {self.n_bootstrap}")
         if not self.cache:
             raise ValueError('cache must be "memory", "none" or a directory path')
-        if self.version and ("/" in self.version or "\\" in self.version or self.version.startswith(".")):
-            # The version becomes a folder name under output_dir.
-            raise ValueError(f"version must be a plain folder name, got {self.version!r}")
+        if self.version and not is_valid_version_name(self.version):
+            # The version becomes a folder name under output_dir and the name the web app registers.
+            raise ValueError(
+                "version must be a plain name (letters, digits, '.', '_' or '-', starting with a letter or digit, "
+                f"at most 100 characters). Received: {self.version!r}"
+            )
 
     def resolved_version(self, now: _dt.datetime | None = None) -> str:
-        """Return ``version``, or a UTC timestamp such as ``"20250101-120000"`` when empty.
+        """Return ``version``, or a UTC timestamp such as ``"v20250101-120000"`` when empty.
 
         Args:
             now: Time to format (defaults to the current UTC time); for tests.
         """
-        if self.version:
-            return self.version
-        now = now or _dt.datetime.now(_dt.timezone.utc)
-        return now.strftime("%Y%m%d-%H%M%S")
+        return self.version or default_version_name(now)

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from mlcore.dicom import DicomMetadata, read_dicom_header
 from mlcore.errors import CorruptImageError, EmptyImageError, UnsupportedDicomError
-from mlcore.imaging import DEFAULT_MAX_PIXELS, ImageHeader, check_dimensions, detect_format, read_header
+from mlcore.image_header import DEFAULT_MAX_PIXELS, ImageHeader, check_dimensions
+from mlcore.imaging import detect_format, read_header
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -68,7 +69,7 @@ def _refuse_deflated_dicom(data: bytes) -> None:
         stream = io.BytesIO(data)
         read_preamble(stream, False)  # positions the stream after "DICM" (already checked by detect_format)
         meta = _read_file_meta_info(stream)
-    except Exception as exc:  # noqa: BLE001 - any failure to read the meta is a damaged file
+    except Exception as exc:  # any failure to read the meta is a damaged file
         raise CorruptImageError(f"The DICOM file's header is damaged ({type(exc).__name__}).") from exc
     transfer_syntax = str(meta.get("TransferSyntaxUID", ""))
     if transfer_syntax in _DEFLATED_TRANSFER_SYNTAXES:
@@ -88,7 +89,8 @@ def _check_png_chunks(data: bytes) -> None:
             break
         (crc,) = struct.unpack(">I", data[end - 4 : end])
         if zlib.crc32(data[position + 4 : end - 4]) & 0xFFFFFFFF != crc:
-            raise CorruptImageError(f"The PNG file is damaged (bad checksum in its {chunk_type.decode('latin-1')} chunk).")
+            name = chunk_type.decode("latin-1")
+            raise CorruptImageError(f"The PNG file is damaged (bad checksum in its {name} chunk).")
         if chunk_type == b"IEND":
             return
         position = end
@@ -104,7 +106,7 @@ def _check_jpeg_complete(data: bytes) -> None:
 def _check_dicom_pixel_data(data: bytes) -> None:
     import pydicom
     from pydicom.encaps import generate_fragmented_frames
-    from pydicom.pixels import get_decoder
+    from pydicom.pixels.decoders.base import get_decoder
 
     try:
         dataset = pydicom.dcmread(io.BytesIO(data))  # never force=True on uploads

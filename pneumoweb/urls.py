@@ -4,16 +4,16 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from diagnosis import health, metrics
+from diagnosis.ops import health, prometheus
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("metrics", metrics.metrics_view, name="metrics"),
+    path("metrics", prometheus.metrics_view, name="metrics"),
     # Dashboard login/logout (LOGIN_URL = "login"); Django's views pass the request to authenticate() for axes.
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/", include("diagnosis.api.urls")),  # REST API v1, OpenAPI schema and docs
-    path("", include("diagnosis.urls")),
+    path("", include("diagnosis.dashboard.urls")),
 ]

@@ -15,7 +15,6 @@ import json
 import os
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -202,9 +201,12 @@ def main() -> None:
     print(f"  upload → completed      p50 {live['p50_s']:.2f} s   p95 {live['p95_s']:.2f} s   "
           f"(failed: {live['failed']})")
     print(f"  throughput              {live['per_minute']:.1f} studies/min with one worker")
-    print(f"  worker inference_ms     p50 {live['worker_inference_ms_p50']:.0f} ms (forward + Grad-CAM, in the worker)")
-    print(f"  bare forward + Grad-CAM p50 {bare['bare_ms_p50']:.0f} ms   p95 {bare['bare_ms_p95']:.0f} ms (this process)")
-    print(f"  full predict()          p50 {bare['predict_ms_p50']:.0f} ms (decode + CLAHE + resize + forward + Grad-CAM + PNGs)")
+    print(f"  worker inference_ms     p50 {live['worker_inference_ms_p50']:.0f} ms "
+          "(forward + Grad-CAM, in the worker)")
+    print(f"  bare forward + Grad-CAM p50 {bare['bare_ms_p50']:.0f} ms   p95 {bare['bare_ms_p95']:.0f} ms "
+          "(this process)")
+    print(f"  full predict()          p50 {bare['predict_ms_p50']:.0f} ms "
+          "(decode + CLAHE + resize + forward + Grad-CAM + PNGs)")
     print(f"  ratio end-to-end p50 / bare p50 = {live['p50_s'] * 1000 / bare['bare_ms_p50']:.1f}x; "
           f"per-study cost at saturation / bare = {60_000 / live['per_minute'] / bare['bare_ms_p50']:.2f}x")
     (work / "results.json").write_text(json.dumps({"live": live, "bare": bare}, indent=2))

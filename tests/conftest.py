@@ -7,6 +7,8 @@ Personas (healthchecks' alice/bob/charlie): ``radiologist`` / ``other_radiologis
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,10 @@ from rest_framework.test import APIClient
 
 from diagnosis.models import ModelVersion
 from tests.factories import AdminFactory, IntegratorFactory, ModelVersionFactory, RadiologistFactory
+
+ROOT = Path(__file__).resolve().parents[1]
+# Browser fixtures (browser, page, screenshot) for the dashboard and admin browser tests.
+pytest_plugins = ["tests.browser_support"]
 
 
 @pytest.fixture
@@ -120,7 +126,7 @@ def stored_files(storage_dir: Path) -> Callable[[], set[Path]]:
 @pytest.fixture
 def enqueue() -> Any:
     """Replace the inference task's ``delay`` with a mock, so no worker (and no TensorFlow) runs."""
-    with mock.patch("diagnosis.tasks.study_run_inference_task.delay") as delay:
+    with mock.patch("diagnosis.tasks.inference.study_run_inference_task.delay") as delay:
         yield delay
 
 
@@ -133,3 +139,14 @@ def _remove_test_storage_at_exit() -> Any:
     for location in (Path(settings.STORAGES["default"]["OPTIONS"]["location"]), Path(settings.PNEUMO_MODEL_DIR)):
         if location.name.startswith(("pneumoweb-test-storage-", "pneumoweb-test-models-")):
             shutil.rmtree(location, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def demo_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real, untrained 32 px artifact (model.keras + manifest.json), built once per session."""
+    out = tmp_path_factory.mktemp("artifacts") / "demo-32"
+    code = ("import sys; from mlcore.artifact import create_demo_artifact; "
+            "create_demo_artifact(sys.argv[1], image_size=32, version='demo-32')")
+    subprocess.run([sys.executable, "-c", code, str(out)], check=True, cwd=ROOT, timeout=300,
+                   capture_output=True)
+    return out

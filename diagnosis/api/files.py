@@ -7,11 +7,12 @@ already checked that the user may see the study.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
 
 from django.db.models.fields.files import FieldFile
 from django.http import FileResponse
 from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 
@@ -24,17 +25,20 @@ class FirstRendererNegotiation(BaseContentNegotiation):
     An ``<img>`` tag or a client asking for ``Accept: image/png`` must not get a 406 before the view runs.
     """
 
-    def select_parser(self, request: Request, parsers: list[Any]) -> Any:
-        return parsers[0] if parsers else None
+    def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> BaseParser | None:
+        return next(iter(parsers), None)
 
     def select_renderer(
-        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
     ) -> tuple[BaseRenderer, str]:
-        return renderers[0], renderers[0].media_type
+        first = list(renderers)[0]
+        return first, first.media_type
 
 
 def png_response(field_file: FieldFile, *, filename: str) -> FileResponse:
     """Stream a stored PNG. Raises ``FileNotFoundError`` (or another ``OSError``) when the storage lacks it."""
+    if not field_file.name:
+        raise FileNotFoundError("No file is stored in this field.")
     handle = field_file.storage.open(field_file.name, "rb")
     response = FileResponse(handle, content_type=PNG_MEDIA_TYPE, as_attachment=False, filename=filename)
     response["X-Content-Type-Options"] = "nosniff"

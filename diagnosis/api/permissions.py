@@ -9,11 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.models import User
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from diagnosis.models import Study
-from diagnosis.selectors import user_can_upload, user_is_radiologist
+from diagnosis.selectors.studies import user_can_upload, user_is_radiologist
+
+
+def request_user(request: Request) -> User:
+    """The caller of a view whose permission classes (below) have already refused anonymous requests."""
+    user = request.user
+    if not user.is_authenticated:
+        raise NotAuthenticated  # never reached behind HasClinicalRole or IsRadiologist
+    return user
 
 
 def _may_see_study(user: Any, study: Study) -> bool:

@@ -15,14 +15,17 @@ from rest_framework.request import Request
 from rest_framework.reverse import reverse
 
 from diagnosis.models import Prediction, Review, Study
-from diagnosis.selectors import study_latest_review, study_primary_prediction
+from diagnosis.selectors.studies import study_latest_review, study_primary_prediction
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer[Any]):
     """Every refusal: ``detail`` says why in a sentence; ``errors`` (per field) or ``extra`` may add specifics."""
 
     detail = serializers.CharField()
-    errors = serializers.DictField(required=False, help_text="Per-field messages, for invalid input.")
+    # DRF's metaclass moves declared fields out of the class body; the stubs see a clash with Serializer.errors.
+    errors = serializers.DictField(  # type: ignore[assignment]
+        required=False, help_text="Per-field messages, for invalid input."
+    )
     extra = serializers.DictField(required=False, help_text="Machine-readable specifics (e.g. size limits).")
 
 
@@ -32,7 +35,7 @@ class InvalidInput(APIException):
     default_code = "invalid"
 
 
-def validated_input(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+def validated_input(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
     """Validate ``data`` or raise a 400 whose ``detail`` names the first problem (same shape as domain errors)."""
     serializer = serializer_class(data=data)
     if serializer.is_valid():
@@ -43,11 +46,14 @@ def validated_input(serializer_class: type[serializers.Serializer], data: Any) -
     raise InvalidInput(detail={"detail": detail, "errors": serializer.errors})
 
 
-class PredictionSerializer(serializers.Serializer):
+class PredictionSerializer(serializers.Serializer[Prediction]):
     """The model's primary (never a shadow) prediction. Decision support only: it needs a radiologist's review."""
 
     probability = serializers.FloatField(help_text="Model output in [0, 1] (probability of pneumonia).")
-    label = serializers.ChoiceField(choices=Prediction.Label.choices, help_text="`probability >= threshold`.")
+    # As ErrorSerializer.errors: the stubs see a clash with Field.label that the metaclass removes at runtime.
+    label = serializers.ChoiceField(  # type: ignore[assignment]
+        choices=Prediction.Label.choices, help_text="`probability >= threshold`."
+    )
     threshold = serializers.FloatField(help_text="The decision threshold of the version that made this prediction.")
     model_version = serializers.CharField(source="model_version.version")
     validated = serializers.BooleanField(
@@ -57,7 +63,7 @@ class PredictionSerializer(serializers.Serializer):
     inference_ms = serializers.FloatField()
 
 
-class ReviewSerializer(serializers.Serializer):
+class ReviewSerializer(serializers.Serializer[Review]):
     finding = serializers.ChoiceField(choices=Review.Finding.choices)
     agrees_with_model = serializers.BooleanField(
         allow_null=True, help_text="Null when there was no model prediction to agree with."
@@ -75,7 +81,7 @@ def study_detail_url(study: Study, request: Request | None) -> str:
     return _absolute("api:study-detail", study, request)
 
 
-class StudySerializer(serializers.Serializer):
+class StudySerializer(serializers.Serializer[Any]):  # Any: also given pages of studies (many=True)
     """A submitted radiograph, its processing status, the model's prediction and the radiologist's review."""
 
     # Built from the selectors' studies: the primary prediction comes prefetched (never a shadow one).

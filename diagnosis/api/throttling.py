@@ -23,7 +23,8 @@ class UploadRateThrottle(SimpleRateThrottle):
     def get_rate(self) -> str | None:
         # DRF's SimpleRateThrottle reads the rates once, at import (class attribute THROTTLE_RATES); reading them
         # per request keeps `override_settings(REST_FRAMEWORK=...)` and a reloaded configuration effective.
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        # The stubs type these rates as numbers; DRF's rates are strings such as "120/min".
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)  # type: ignore[return-value]
 
     def allow_request(self, request: Request, view: Any) -> bool:
         if request.method in SAFE_METHODS:

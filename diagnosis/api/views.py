@@ -33,7 +33,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from diagnosis.api.files import FirstRendererNegotiation, png_response
-from diagnosis.api.permissions import HasClinicalRole, IsRadiologist
+from diagnosis.api.permissions import HasClinicalRole, IsRadiologist, request_user
 from diagnosis.api.serializers import (
     ErrorSerializer,
     ReviewSerializer,
@@ -44,8 +44,8 @@ from diagnosis.api.serializers import (
 from diagnosis.api.throttling import UploadRateThrottle
 from diagnosis.exceptions import UploadTooLargeError
 from diagnosis.models import ModelVersion, Prediction, Review, Study
-from diagnosis.selectors import (
-    model_version_list,
+from diagnosis.selectors.model_versions import model_version_list
+from diagnosis.selectors.studies import (
     study_get_visible_to,
     study_list_visible_to,
     study_primary_prediction,
@@ -94,14 +94,15 @@ class StudyListCreateApi(APIView):
     pagination_class = StudyPagination
 
     @extend_schema_serializer(component_name="StudyListFilter")
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(serializers.Serializer[Any]):
         status = serializers.ChoiceField(choices=Study.Status.choices, required=False)
-        label = serializers.ChoiceField(
+        # DRF's metaclass moves declared fields out of the class body; the stubs see a clash with Field.label.
+        label = serializers.ChoiceField(  # type: ignore[assignment]
             choices=Prediction.Label.choices, required=False, help_text="The primary prediction's label."
         )
 
     @extend_schema_serializer(component_name="StudyUpload")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         # Emptiness, size and format are the service's to judge, so the dashboard and the API refuse alike.
         file = serializers.FileField(
             allow_empty_file=True, use_url=False,
@@ -111,7 +112,7 @@ class StudyListCreateApi(APIView):
         accession_number = serializers.CharField(required=False, allow_blank=True, default="", help_text="Max 64.")
 
     @extend_schema_serializer(component_name="StudyQueued")
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Study]):
         id = serializers.UUIDField()
         status = serializers.ChoiceField(choices=Study.Status.choices)
         url = serializers.SerializerMethodField()
@@ -180,7 +181,7 @@ class StudyListCreateApi(APIView):
     def post(self, request: Request) -> Response:
         data = validated_input(self.InputSerializer, request.data)
         study = study_create_from_upload(
-            upload=data["file"], uploaded_by=request.user, source=Study.Source.API,
+            upload=data["file"], uploaded_by=request_user(request), source=Study.Source.API,
             patient_id=data["patient_id"], accession_number=data["accession_number"], request=request,
         )
         body = self.OutputSerializer(study, context={"request": request}).data
@@ -196,9 +197,9 @@ class StudyDetailApi(APIView):
         summary="A study: status, primary prediction, latest review and image links (audited)",
         responses={200: StudySerializer, 401: UNAUTHENTICATED, 403: FORBIDDEN, 404: NOT_FOUND},
     )
-    def get(self, request: Request, id: uuid.UUID) -> Response:  # noqa: A002 (the URL's name)
+    def get(self, request: Request, id: uuid.UUID) -> Response:
         study = _visible_study(self, request, id)
-        study_record_view(study=study, user=request.user, request=request, what="study")
+        study_record_view(study=study, user=request_user(request), request=request, what="study")
         return Response(StudySerializer(study, context={"request": request}).data)
 
 
@@ -232,7 +233,7 @@ class _StudyPngApi(APIView):
             raise NotFound(f"The {what} of this study is missing from storage.") from None
         try:
             # Audited only once the file is known to exist: a failed request showed nothing.
-            study_record_view(study=study, user=request.user, request=request, what=what)
+            study_record_view(study=study, user=request_user(request), request=request, what=what)
         except Exception:
             response.close()
             raise
@@ -247,7 +248,7 @@ class StudyImageApi(_StudyPngApi):
         operation_id="studies_image", tags=["studies"], summary="The radiograph as a display PNG (audited)",
         description=PNG_DESCRIPTION, responses=_PNG_RESPONSES,
     )
-    def get(self, request: Request, id: uuid.UUID) -> FileResponse:  # noqa: A002
+    def get(self, request: Request, id: uuid.UUID) -> FileResponse:
         return self._serve(request, id, what="image")
 
     def _stored_file(self, study: Study) -> FieldFile | None:
@@ -261,7 +262,7 @@ class StudyHeatmapApi(_StudyPngApi):
         summary="Grad-CAM heatmap of the primary prediction (audited)",
         description=PNG_DESCRIPTION, responses=_PNG_RESPONSES,
     )
-    def get(self, request: Request, id: uuid.UUID) -> FileResponse:  # noqa: A002
+    def get(self, request: Request, id: uuid.UUID) -> FileResponse:
         return self._serve(request, id, what="heatmap")
 
     def _stored_file(self, study: Study) -> FieldFile | None:
@@ -274,7 +275,7 @@ class StudyOverlayApi(_StudyPngApi):
         operation_id="studies_overlay", tags=["studies"], summary="Heatmap blended over the radiograph (audited)",
         description=PNG_DESCRIPTION, responses=_PNG_RESPONSES,
     )
-    def get(self, request: Request, id: uuid.UUID) -> FileResponse:  # noqa: A002
+    def get(self, request: Request, id: uuid.UUID) -> FileResponse:
         return self._serve(request, id, what="overlay")
 
     def _stored_file(self, study: Study) -> FieldFile | None:
@@ -286,7 +287,7 @@ class StudyReviewCreateApi(APIView):
     permission_classes = [IsRadiologist]
 
     @extend_schema_serializer(component_name="ReviewCreate")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         finding = serializers.ChoiceField(choices=Review.Finding.choices)
         comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
 
@@ -300,11 +301,12 @@ class StudyReviewCreateApi(APIView):
                    403: _error("Only radiologists review studies."), 404: NOT_FOUND,
                    409: _error("The study is not completed yet.")},
     )
-    def post(self, request: Request, id: uuid.UUID) -> Response:  # noqa: A002
+    def post(self, request: Request, id: uuid.UUID) -> Response:
         study = _visible_study(self, request, id)
         data = validated_input(self.InputSerializer, request.data)
         review = review_create(
-            study=study, reviewer=request.user, finding=data["finding"], comment=data["comment"], request=request
+            study=study, reviewer=request_user(request), finding=data["finding"], comment=data["comment"],
+            request=request,
         )
         return Response(ReviewSerializer(review).data, status=201)
 
@@ -313,7 +315,7 @@ class ModelVersionListApi(APIView):
     permission_classes = [HasClinicalRole]
 
     @extend_schema_serializer(component_name="ModelVersion")
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Any]):  # Any: given a list (many=True)
         version = serializers.CharField()
         status = serializers.ChoiceField(choices=ModelVersion.Status.choices)
         traffic_share = serializers.IntegerField(help_text="Percent of new studies this version serves.")

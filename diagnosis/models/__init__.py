@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from .audit import AuditChainHead, AuditEvent
+from .audit import AuditAction, AuditChainHead, AuditEvent
 from .model_version import ModelVersion
 from .study import Prediction, Review, Study
 from .training_run import TrainingRun
 from .worker import WorkerHeartbeat
 
-__all__ = ["AuditChainHead", "AuditEvent", "ModelVersion", "Prediction", "Review", "Study", "TrainingRun", "WorkerHeartbeat"]
+__all__ = ["AuditAction", "AuditChainHead", "AuditEvent", "ModelVersion", "Prediction", "Review", "Study",
+           "TrainingRun", "WorkerHeartbeat"]

@@ -10,6 +10,35 @@ class AppendOnlyError(Exception):
     pass
 
 
+class AuditAction(models.TextChoices):
+    """Every action the audit log records. Values are stored and hashed: never rename one, add a new one."""
+
+    STUDY_UPLOADED = "study.uploaded", "Study uploaded"
+    STUDY_VIEWED = "study.viewed", "Study viewed"
+    STUDY_IMAGE_VIEWED = "study.image_viewed", "Study image viewed"
+    STUDY_REVIEWED = "study.reviewed", "Study reviewed (AI finding confirmed)"
+    STUDY_OVERRIDDEN = "study.overridden", "Study reviewed (AI finding overridden)"
+    INFERENCE_STARTED = "inference.started", "Inference started"
+    INFERENCE_COMPLETED = "inference.completed", "Inference completed"
+    INFERENCE_FAILED = "inference.failed", "Inference failed"
+    INFERENCE_REQUEUED = "inference.requeued", "Inference requeued"
+    MODEL_REGISTERED = "model.registered", "Model version registered"
+    MODEL_REGISTER_FAILED = "model.register_failed", "Model version registration refused"
+    MODEL_CALIBRATED = "model.calibrated", "Model version calibrated"
+    MODEL_CALIBRATION_FAILED = "model.calibration_failed", "Model version calibration refused"
+    MODEL_SHADOWED = "model.shadowed", "Model version put in shadow"
+    MODEL_TRAFFIC_CHANGED = "model.traffic_changed", "Traffic shares changed"
+    MODEL_ACTIVATED = "model.activated", "Model version activated"
+    MODEL_RETIRED = "model.retired", "Model version retired"
+    TRAINING_QUEUED = "training.queued", "Training run queued"
+    TRAINING_STARTED = "training.started", "Training run started"
+    TRAINING_CANCEL_REQUESTED = "training.cancel_requested", "Training run cancel requested"
+    TRAINING_CANCELLED = "training.cancelled", "Training run cancelled"
+    TRAINING_SUCCEEDED = "training.succeeded", "Training run succeeded"
+    TRAINING_FAILED = "training.failed", "Training run failed"
+    INTEGRATOR_CREATED = "integrator.created", "Integrator account created"
+
+
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
     def update(self, **kwargs: Any) -> NoReturn:
         raise AppendOnlyError("Audit events are append-only.")
@@ -37,7 +66,7 @@ class AuditEvent(models.Model):
         related_name="+",
     )
     actor_name = models.CharField(max_length=150, blank=True, help_text="Username at the time (or 'system').")
-    action = models.CharField(max_length=64, db_index=True)
+    action = models.CharField(max_length=64, db_index=True, choices=AuditAction.choices)
     subject_type = models.CharField(max_length=32, db_index=True)
     subject_id = models.CharField(max_length=100, db_index=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
@@ -54,7 +83,8 @@ class AuditEvent(models.Model):
         indexes = [models.Index(fields=["subject_type", "subject_id"], name="audit_subject_idx")]
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.subject_type}:{self.subject_id}"
+        return (f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} "
+                f"{self.subject_type}:{self.subject_id}")
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None and not kwargs.get("force_insert"):
@@ -71,3 +101,6 @@ class AuditChainHead(models.Model):
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     last_hash = models.CharField(max_length=64)
     count = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"audit chain head: {self.count} events, last {self.last_hash[:12]}"

@@ -7,14 +7,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from diagnosis.log_context import request_id_var, task_id_var
 from diagnosis.models import AuditChainHead, AuditEvent
-from pneumoweb.logging import request_id_var, task_id_var
 
 GENESIS_HASH = "0" * 64
 
@@ -52,7 +51,7 @@ def audit_record(
     action: str,
     subject_type: str,
     subject_id: str,
-    actor: AbstractBaseUser | AnonymousUser | None = None,
+    actor: User | AnonymousUser | None = None,
     request: HttpRequest | None = None,
     task_id: str = "",
     details: dict[str, Any] | None = None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -18,12 +19,14 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from diagnosis import ml
-from diagnosis.models import ModelVersion, Prediction, Study
-from diagnosis.selectors import model_version_shadows
+from diagnosis.exceptions import ModelArtifactError, UnreadableImageError
+from diagnosis.models import AuditAction, ModelVersion, Prediction, Study
+from diagnosis.selectors.model_versions import model_version_shadows
+from diagnosis.services import dispatch
 from diagnosis.services.audit import audit_record
 
 if TYPE_CHECKING:
-    from mlcore.inference import InferenceResult
+    from diagnosis.ml import InferenceResult
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +48,9 @@ def study_claim(*, study_id: str, task_id: str, worker: str) -> Study | None:
             logger.info("study %s not claimable (already taken or finished); nothing to do", study_id)
             return None
         study = Study.objects.select_related("model_version").get(id=study_id)
-        audit_record(action="inference.started", subject_type="study", subject_id=str(study.id), task_id=task_id,
-                     details={"attempt": study.attempts, "worker": worker,
-                              "model_version": study.model_version.version})
+        audit_record(action=AuditAction.INFERENCE_STARTED, subject_type="study", subject_id=str(study.id),
+                     task_id=task_id, details={"attempt": study.attempts, "worker": worker,
+                                               "model_version": study.model_version.version})
     if study.attempts > settings.PNEUMO_MAX_INFERENCE_ATTEMPTS:
         study_mark_failed(
             study_id=study.id, task_id=task_id,
@@ -60,22 +63,19 @@ def study_claim(*, study_id: str, task_id: str, worker: str) -> Study | None:
 
 def study_run_inference(*, study_id: str, task_id: str, worker: str) -> None:
     """Claim the study, run its model version (and every shadow version), store the results, complete it."""
-    from mlcore.errors import ArtifactError, ImageError
-
     study = study_claim(study_id=study_id, task_id=task_id, worker=worker)
     if study is None:
         return
     data = _read_original(study)
     version = study.model_version
     try:
-        result = ml.predictor_for(version).predict(data, max_pixels=settings.PNEUMO_MAX_IMAGE_PIXELS,
-                                                   threshold=version.threshold)
-    except ImageError as exc:
-        study_mark_failed(study_id=study.id, task_id=task_id, reason=str(exc))
+        result = ml.predict(version, data)
+    except UnreadableImageError as exc:
+        study_mark_failed(study_id=study.id, task_id=task_id, reason=exc.message)
         return
-    except ArtifactError as exc:
+    except ModelArtifactError as exc:
         study_mark_failed(study_id=study.id, task_id=task_id,
-                          reason=f"Model version {version.version} could not be loaded: {exc}")
+                          reason=f"Model version {version.version} could not be loaded: {exc.message}")
         return
     shadow_results = _run_shadows(study=study, data=data)
     study_record_results(study=study, version=version, result=result, shadow_results=shadow_results, task_id=task_id)
@@ -83,7 +83,8 @@ def study_run_inference(*, study_id: str, task_id: str, worker: str) -> None:
 
 def _read_original(study: Study) -> bytes:
     with study.file.open("rb") as handle:
-        return handle.read()
+        data: bytes = handle.read()
+    return data
 
 
 def _run_shadows(*, study: Study, data: bytes) -> list[tuple[ModelVersion, InferenceResult]]:
@@ -92,8 +93,7 @@ def _run_shadows(*, study: Study, data: bytes) -> list[tuple[ModelVersion, Infer
         if shadow.pk == study.model_version_id:
             continue
         try:
-            results.append((shadow, ml.predictor_for(shadow).predict(
-                data, max_pixels=settings.PNEUMO_MAX_IMAGE_PIXELS, threshold=shadow.threshold)))
+            results.append((shadow, ml.predict(shadow, data)))
         except Exception:
             # A shadow version must never cost a patient their result: log and go on.
             logger.exception("shadow version %s failed on study %s", shadow.version, study.id)
@@ -133,7 +133,7 @@ def study_record_results(*, study: Study, version: ModelVersion, result: Inferen
     study.priority = max(study.priority, study_priority(label=prediction.label, probability=prediction.probability))
     study.save(update_fields=["status", "completed_at", "error", "priority", "display_image"])
     audit_record(
-        action="inference.completed", subject_type="study", subject_id=str(study.id), task_id=task_id,
+        action=AuditAction.INFERENCE_COMPLETED, subject_type="study", subject_id=str(study.id), task_id=task_id,
         details={"model_version": version.version, "probability": round(prediction.probability, 6),
                  "label": prediction.label, "threshold": prediction.threshold,
                  "inference_ms": round(prediction.inference_ms, 1),
@@ -143,13 +143,13 @@ def study_record_results(*, study: Study, version: ModelVersion, result: Inferen
 
 
 @transaction.atomic
-def study_mark_failed(*, study_id: object, reason: str, task_id: str = "") -> None:
+def study_mark_failed(*, study_id: UUID | str, reason: str, task_id: str = "") -> None:
     """End a study ``failed`` with a reason a user can read. A finished study is left as it is."""
     updated = Study.objects.filter(id=study_id).exclude(status=Study.Status.COMPLETED).update(
         status=Study.Status.FAILED, error=reason[:2000], completed_at=timezone.now())
     if updated:
-        audit_record(action="inference.failed", subject_type="study", subject_id=str(study_id), task_id=task_id,
-                     details={"reason": reason[:2000]})
+        audit_record(action=AuditAction.INFERENCE_FAILED, subject_type="study", subject_id=str(study_id),
+                     task_id=task_id, details={"reason": reason[:2000]})
 
 
 def studies_requeue_stuck(*, older_than_seconds: int | None = None, worker: str | None = None) -> list[str]:
@@ -158,8 +158,6 @@ def studies_requeue_stuck(*, older_than_seconds: int | None = None, worker: str 
     With ``worker`` set (a worker starting up), every study that worker held is orphaned: its previous incarnation
     died. Otherwise studies processing for longer than ``older_than_seconds`` are taken back.
     """
-    from diagnosis.tasks import study_run_inference_task
-
     age = timedelta(seconds=older_than_seconds or settings.PNEUMO_STUCK_STUDY_SECONDS)
     cutoff = timezone.now() - age
     stuck = Study.objects.filter(status=Study.Status.PROCESSING)
@@ -169,7 +167,7 @@ def studies_requeue_stuck(*, older_than_seconds: int | None = None, worker: str 
         for study in stuck.select_for_update(skip_locked=True):
             study.status, study.claimed_by, study.task_id = Study.Status.QUEUED, "", ""
             study.save(update_fields=["status", "claimed_by", "task_id"])
-            audit_record(action="inference.requeued", subject_type="study", subject_id=str(study.id),
+            audit_record(action=AuditAction.INFERENCE_REQUEUED, subject_type="study", subject_id=str(study.id),
                          details={"reason": "worker restarted" if worker else "stuck", "attempts": study.attempts})
             requeued.append(str(study.id))
         # Redis keeps nothing on disk: after a broker restart, queued studies have no message any more.
@@ -179,5 +177,5 @@ def studies_requeue_stuck(*, older_than_seconds: int | None = None, worker: str 
         Study.objects.filter(id__in=lost_ids).update(queued_at=timezone.now())
         requeued.extend(lost_ids)
         for study_id in requeued:
-            transaction.on_commit(lambda study_id=study_id: study_run_inference_task.delay(study_id))
+            dispatch.enqueue_on_commit(dispatch.STUDY_RUN_INFERENCE, study_id)
     return requeued

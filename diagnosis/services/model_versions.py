@@ -6,53 +6,52 @@ Invariants kept here: a version whose threshold was never calibrated takes no tr
 the traffic shares of the serving versions (status ``active``, share > 0) add up to 100 %. A change applies to
 studies queued after it: a study keeps the version it was assigned when it was queued.
 
-Calibration lives in :mod:`diagnosis.services.calibration` and is re-exported at the bottom of this module.
+Calibration lives in :mod:`diagnosis.services.calibration`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
 from diagnosis import ml
 from diagnosis.exceptions import ModelVersionError
-from diagnosis.models import ModelVersion
+from diagnosis.models import AuditAction, ModelVersion
+from diagnosis.services import dispatch
 from diagnosis.services.audit import audit_record
 
 logger = logging.getLogger(__name__)
 
-H5_SUFFIXES = (".h5", ".hdf5")
-# A wrapped .h5 becomes a folder named after its version: letters, digits, dot, dash, underscore only.
-_VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 #: Where a version goes when ``model_version_set_traffic`` leaves it out (it can serve again later).
 STOPPED_SERVING_STATUS = ModelVersion.Status.REGISTERED
 
 
 def model_version_is_h5_path(path: str | Path) -> bool:
     """True when ``path`` names a Keras .h5 file: registering it needs TensorFlow (a worker or the CLI)."""
-    return Path(path).suffix.lower() in H5_SUFFIXES and not Path(path).is_dir()
+    return ml.is_h5_path(path) and not Path(path).is_dir()
 
 
 def model_version_register(
     *,
     path: str | Path,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     request: HttpRequest | None = None,
     version: str | None = None,
     notes: str = "",
 ) -> ModelVersion:
     """Register an artifact folder, or wrap a notebook .h5 into one first. The sha256 is checked on every load.
 
-    A ``.h5`` file is wrapped by :func:`mlcore.h5_import.wrap_h5_model` into ``<PNEUMO_MODEL_DIR>/<version>``
+    A ``.h5`` file is wrapped by :func:`diagnosis.ml.wrap_h5_model` into ``<PNEUMO_MODEL_DIR>/<version>``
     (TensorFlow: never call it with a .h5 from the web process, use ``model_version_register_task``); the version
     it gives is uncalibrated.
     """
@@ -66,19 +65,17 @@ def model_version_register(
 def _register_artifact(
     *,
     artifact_dir: Path,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     request: HttpRequest | None,
     version: str | None,
     notes: str,
     imported_from: dict[str, str] | None = None,
 ) -> ModelVersion:
-    from mlcore.errors import ArtifactError  # a tiny module: no TensorFlow
-
     try:
         manifest = ml.artifact_manifest(artifact_dir)
-        sha256 = ml.artifact_weights_sha256(artifact_dir)
-    except (ArtifactError, OSError, ValueError) as exc:
-        raise ModelVersionError(f"Cannot register {artifact_dir}: {exc}") from exc
+        sha256 = ml.weights_sha256(artifact_dir)
+    except ModelVersionError as exc:
+        raise ModelVersionError(f"Cannot register {artifact_dir}: {exc.message}") from exc
     if manifest.weights_sha256 and manifest.weights_sha256 != sha256:
         raise ModelVersionError(
             f"Cannot register {artifact_dir}: model.keras does not match the sha256 in its manifest (corrupted?)."
@@ -102,7 +99,7 @@ def _register_artifact(
         test_metrics=summary["test_metrics"],
         dataset=summary["dataset"],
         population=summary["population"],
-        manifest=_manifest_json(manifest),
+        manifest=ml.manifest_json(manifest),
         validation_scores=ml.artifact_validation_scores(artifact_dir),
         notes=notes,
         created_by=actor,
@@ -111,19 +108,17 @@ def _register_artifact(
                                   "threshold_method": model_version.threshold_method, "calibrated": calibrated}
     if imported_from:
         details["imported_from"] = imported_from
-    audit_record(action="model.registered", subject_type="model_version", subject_id=model_version.version,
+    audit_record(action=AuditAction.MODEL_REGISTERED, subject_type="model_version", subject_id=model_version.version,
                  actor=actor, request=request, details=details)
     return model_version
 
 
 def _register_h5(
-    *, source: Path, actor: AbstractBaseUser | None, request: HttpRequest | None, version: str | None, notes: str
+    *, source: Path, actor: User | None, request: HttpRequest | None, version: str | None, notes: str
 ) -> ModelVersion:
-    from mlcore.errors import ArtifactError
-    from mlcore.h5_import import wrap_h5_model
-
     name = version or re.sub(r"[^A-Za-z0-9._-]+", "-", source.stem).strip("-.") or "notebook-model"
-    if not _VERSION_NAME.match(name):
+    # A wrapped .h5 becomes a folder named after its version: letters, digits, dot, dash, underscore only.
+    if not ml.is_valid_version_name(name):
         raise ModelVersionError(
             f"Version name {name!r} cannot name a model folder: use letters, digits, '.', '-' or '_' (at most 100)."
         )
@@ -136,10 +131,10 @@ def _register_h5(
         raise ModelVersionError(f"{out_dir} already exists; choose another version name.")
     # Wrapping takes seconds to minutes (TensorFlow): done before the registering transaction, undone on failure.
     try:
-        manifest = wrap_h5_model(source, out_dir, version=name)
-    except (ArtifactError, OSError, ValueError) as exc:
+        manifest = ml.wrap_h5_model(source, out_dir, version=name)
+    except ModelVersionError as exc:
         shutil.rmtree(out_dir, ignore_errors=True)
-        raise ModelVersionError(f"Cannot import {source.name}: {exc}") from exc
+        raise ModelVersionError(f"Cannot import {source.name}: {exc.message}") from exc
     try:
         return _register_artifact(
             artifact_dir=out_dir.resolve(), actor=actor, request=request, version=name,
@@ -149,15 +144,6 @@ def _register_h5(
     except Exception:
         shutil.rmtree(out_dir, ignore_errors=True)
         raise
-
-
-def _manifest_json(manifest: object) -> dict[str, object]:
-    data = dataclasses.asdict(manifest) if dataclasses.is_dataclass(manifest) else dict(manifest)  # type: ignore[arg-type]
-    # The training history is long and lives in the artifact; keep the row small.
-    training = data.get("training")
-    if isinstance(training, dict):
-        data["training"] = {k: v for k, v in training.items() if k != "history"}
-    return data
 
 
 def _refuse_uncalibrated(model_version: ModelVersion) -> None:
@@ -171,7 +157,7 @@ def _refuse_uncalibrated(model_version: ModelVersion) -> None:
 def model_version_activate(
     *,
     model_version: ModelVersion,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     request: HttpRequest | None = None,
     allow_unvalidated: bool = False,
 ) -> ModelVersion:
@@ -188,13 +174,13 @@ def model_version_activate(
     for old in previous:
         old.status, old.traffic_share, old.retired_at = ModelVersion.Status.RETIRED, 0, now
         old.save(update_fields=["status", "traffic_share", "retired_at"])
-        audit_record(action="model.retired", subject_type="model_version", subject_id=old.version, actor=actor,
-                     request=request, details={"replaced_by": model_version.version})
+        audit_record(action=AuditAction.MODEL_RETIRED, subject_type="model_version", subject_id=old.version,
+                     actor=actor, request=request, details={"replaced_by": model_version.version})
     model_version.status, model_version.traffic_share, model_version.activated_at = (
         ModelVersion.Status.ACTIVE, 100, now)
     model_version.retired_at = None
     model_version.save(update_fields=["status", "traffic_share", "activated_at", "retired_at"])
-    audit_record(action="model.activated", subject_type="model_version", subject_id=model_version.version,
+    audit_record(action=AuditAction.MODEL_ACTIVATED, subject_type="model_version", subject_id=model_version.version,
                  actor=actor, request=request,
                  details={"threshold": model_version.threshold, "validated": model_version.validated,
                           "replaced": [old.version for old in previous]})
@@ -227,7 +213,7 @@ def _refuse_leaving_a_gap(model_version: ModelVersion, doing: str) -> None:
 
 @transaction.atomic
 def model_version_set_shadow(
-    *, model_version: ModelVersion, actor: AbstractBaseUser | None = None, request: HttpRequest | None = None
+    *, model_version: ModelVersion, actor: User | None = None, request: HttpRequest | None = None
 ) -> ModelVersion:
     """Run this version on every new study without showing its output (its predictions are stored and reported).
 
@@ -244,7 +230,7 @@ def model_version_set_shadow(
     model_version.status, model_version.traffic_share, model_version.retired_at = (
         ModelVersion.Status.SHADOW, 0, None)
     model_version.save(update_fields=["status", "traffic_share", "retired_at"])
-    audit_record(action="model.shadowed", subject_type="model_version", subject_id=model_version.version,
+    audit_record(action=AuditAction.MODEL_SHADOWED, subject_type="model_version", subject_id=model_version.version,
                  actor=actor, request=request,
                  details={"old_status": old_status, "calibrated": model_version.is_calibrated,
                           "note": "runs on every study queued from now on; its predictions are stored and reported "
@@ -275,7 +261,7 @@ def _validated_shares(shares: Mapping[str, int]) -> dict[str, int]:
 
 @transaction.atomic
 def model_version_set_traffic(
-    *, shares: Mapping[str, int], actor: AbstractBaseUser | None = None, request: HttpRequest | None = None
+    *, shares: Mapping[str, int], actor: User | None = None, request: HttpRequest | None = None
 ) -> list[ModelVersion]:
     """Set the complete split of new studies between serving versions, e.g. ``{"v3": 90, "v4": 10}``.
 
@@ -313,7 +299,7 @@ def model_version_set_traffic(
             continue
         model_version.save(update_fields=["status", "traffic_share", "activated_at"])
     audit_record(
-        action="model.traffic_changed", subject_type="model_traffic", subject_id="serving", actor=actor,
+        action=AuditAction.MODEL_TRAFFIC_CHANGED, subject_type="model_traffic", subject_id="serving", actor=actor,
         request=request,
         details={"old": old, "new": {name: requested[name] for name in ordered}, "stopped_serving": stopped,
                  "stopped_serving_status": STOPPED_SERVING_STATUS.value,
@@ -324,7 +310,7 @@ def model_version_set_traffic(
 
 @transaction.atomic
 def model_version_retire(
-    *, model_version: ModelVersion, actor: AbstractBaseUser | None = None, request: HttpRequest | None = None
+    *, model_version: ModelVersion, actor: User | None = None, request: HttpRequest | None = None
 ) -> ModelVersion:
     """Stop a shadow or registered version for good. A serving version must first be taken out of the traffic."""
     list(ModelVersion.objects.select_for_update().order_by("id"))
@@ -337,20 +323,35 @@ def model_version_retire(
     model_version.status, model_version.traffic_share, model_version.retired_at = (
         ModelVersion.Status.RETIRED, 0, timezone.now())
     model_version.save(update_fields=["status", "traffic_share", "retired_at"])
-    audit_record(action="model.retired", subject_type="model_version", subject_id=model_version.version,
+    audit_record(action=AuditAction.MODEL_RETIRED, subject_type="model_version", subject_id=model_version.version,
                  actor=actor, request=request, details={"old_status": old_status})
     return model_version
 
 
-# Re-exported so callers find the whole lifecycle in one module.
-from diagnosis.services.calibration import (  # noqa: E402
-    model_version_calibrate,
-    model_version_calibrate_on_folder,
-    model_version_calibrate_on_reviews,
-)
+def model_version_register_enqueue(
+    *, path: str, version: str | None, notes: str, actor: User | None
+) -> None:
+    """Have a ``training`` worker wrap and register a notebook ``.h5`` (TensorFlow) after commit.
 
-__all__ = [
-    "model_version_activate", "model_version_calibrate", "model_version_calibrate_on_folder",
-    "model_version_calibrate_on_reviews", "model_version_is_h5_path", "model_version_register",
-    "model_version_retire", "model_version_set_shadow", "model_version_set_traffic",
-]
+    The outcome lands in the audit log: ``model.registered`` or ``model.register_failed`` with the reason.
+    """
+    if not Path(path).is_absolute():
+        raise ModelVersionError("Give an absolute path.")
+    dispatch.enqueue_on_commit(dispatch.MODEL_VERSION_REGISTER, path, version or None, notes,
+                               getattr(actor, "pk", None))
+
+
+def model_version_register_job(
+    *, path: str, version: str | None, notes: str, actor_id: int | None, task_id: str
+) -> dict[str, Any]:
+    """The worker side of :func:`model_version_register_enqueue`: register, or audit why not."""
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id is not None else None
+    try:
+        registered = model_version_register(path=path, version=version or None, notes=notes, actor=actor)
+    except ModelVersionError as exc:
+        audit_record(action=AuditAction.MODEL_REGISTER_FAILED, subject_type="model_version",
+                     subject_id=(version or Path(path).stem)[:100], actor=actor, task_id=task_id,
+                     details={"path": path, "reason": exc.message})
+        logger.warning("registering %s refused: %s", path, exc.message)
+        return {"ok": False, "error": exc.message}
+    return {"ok": True, "version": registered.version, "id": registered.pk}

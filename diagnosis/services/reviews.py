@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.http import HttpRequest
 
 from diagnosis.exceptions import InvalidInputError, StudyStateError
-from diagnosis.models import Review, Study
-from diagnosis.selectors import study_primary_prediction
+from diagnosis.models import AuditAction, Review, Study
+from diagnosis.selectors.studies import study_primary_prediction
 from diagnosis.services.audit import audit_record
 
 
 @transaction.atomic
 def review_create(
-    *, study: Study, reviewer: AbstractBaseUser, finding: str, comment: str = "", request: HttpRequest | None = None
+    *, study: Study, reviewer: User, finding: str, comment: str = "", request: HttpRequest | None = None
 ) -> Review:
     """Record a review. The caller checks the reviewer is a radiologist. The latest review stands."""
     if finding not in Review.Finding.values:
@@ -29,8 +29,8 @@ def review_create(
         comment=comment.strip()[:5000],
     )
     audit_record(
-        action="study.reviewed" if agrees is not False else "study.overridden", subject_type="study",
-        subject_id=str(study.id), actor=reviewer, request=request,
+        action=AuditAction.STUDY_REVIEWED if agrees is not False else AuditAction.STUDY_OVERRIDDEN,
+        subject_type="study", subject_id=str(study.id), actor=reviewer, request=request,
         details={"finding": finding, "model_label": prediction.label if prediction else None,
                  "probability": prediction.probability if prediction else None,
                  "model_version": prediction.model_version.version if prediction else None,

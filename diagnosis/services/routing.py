@@ -6,7 +6,7 @@ import hashlib
 import uuid
 
 from diagnosis.models import ModelVersion
-from diagnosis.selectors import model_version_serving
+from diagnosis.selectors.model_versions import model_version_serving
 
 
 def traffic_bucket(study_id: uuid.UUID) -> int:

@@ -7,19 +7,19 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from diagnosis.exceptions import InvalidUploadError, NoServingModelError, UnsupportedMediaError, UploadTooLargeError
-from diagnosis.models import Study
+from diagnosis import ml
+from diagnosis.exceptions import InvalidUploadError, NoServingModelError, UploadTooLargeError
+from diagnosis.models import AuditAction, Study
+from diagnosis.services import dispatch
 from diagnosis.services.audit import audit_record
 from diagnosis.services.routing import model_version_for_new_study
-from mlcore.errors import ImageError, ImageTooLargeError, UnsupportedFormatError
-from mlcore.upload_check import inspect_upload
 
 logger = logging.getLogger(__name__)
 
@@ -28,14 +28,14 @@ def _megabytes(size: int) -> str:
     return f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size} bytes"
 
 
-def _read_upload(upload: UploadedFile) -> bytes:
+def _read_upload(upload: UploadedFile[bytes]) -> bytes:
     limit = settings.PNEUMO_MAX_UPLOAD_BYTES
     if upload.size is not None and upload.size > limit:
         raise UploadTooLargeError(
             f"The file is {_megabytes(upload.size)}; the limit is {_megabytes(limit)}.",
             extra={"size_bytes": upload.size, "limit_bytes": limit},
         )
-    data = upload.read(limit + 1)
+    data: bytes = upload.read(limit + 1)
     if len(data) > limit:
         raise UploadTooLargeError(f"The file is larger than the {_megabytes(limit)} limit.")
     return data
@@ -50,8 +50,8 @@ def _clean_identifier(value: str, field: str) -> str:
 
 def study_create_from_upload(
     *,
-    upload: UploadedFile,
-    uploaded_by: AbstractBaseUser,
+    upload: UploadedFile[bytes],
+    uploaded_by: User,
     source: str,
     patient_id: str = "",
     accession_number: str = "",
@@ -61,14 +61,7 @@ def study_create_from_upload(
     patient_id = _clean_identifier(patient_id, "patient_id")
     accession_number = _clean_identifier(accession_number, "accession_number")
     data = _read_upload(upload)
-    try:
-        info = inspect_upload(data, max_pixels=settings.PNEUMO_MAX_IMAGE_PIXELS)
-    except UnsupportedFormatError as exc:
-        raise UnsupportedMediaError(str(exc)) from exc
-    except ImageTooLargeError as exc:
-        raise UploadTooLargeError(str(exc)) from exc
-    except ImageError as exc:
-        raise InvalidUploadError(str(exc)) from exc
+    info = ml.inspect_upload(data, max_pixels=settings.PNEUMO_MAX_IMAGE_PIXELS)
     dicom: dict[str, Any] = info.dicom.to_dict() if info.dicom is not None else {}
     return _study_store(
         data=data, info=info, dicom=dicom, uploaded_by=uploaded_by, source=source, request=request,
@@ -79,7 +72,7 @@ def study_create_from_upload(
 
 
 @transaction.atomic
-def _study_store(*, data: bytes, info: Any, dicom: dict[str, Any], uploaded_by: AbstractBaseUser, source: str,
+def _study_store(*, data: bytes, info: Any, dicom: dict[str, Any], uploaded_by: User, source: str,
                  request: HttpRequest | None, original_filename: str, patient_id: str,
                  accession_number: str) -> Study:
     now = timezone.now()
@@ -102,25 +95,23 @@ def _study_store(*, data: bytes, info: Any, dicom: dict[str, Any], uploaded_by: 
     try:
         study.save(force_insert=True)
         audit_record(
-            action="study.uploaded", subject_type="study", subject_id=str(study.id), actor=uploaded_by,
+            action=AuditAction.STUDY_UPLOADED, subject_type="study", subject_id=str(study.id), actor=uploaded_by,
             request=request,
             details={"source": source, "format": study.format, "sha256": study.sha256, "size_bytes": study.size_bytes,
                      "width": study.width, "height": study.height, "model_version": study.model_version.version},
         )
     except Exception:
-        study.file.storage.delete(stored_name)
+        if stored_name:
+            study.file.storage.delete(stored_name)
         raise
-    from diagnosis.tasks import study_run_inference_task
-
-    # Enqueue only after commit: a worker must never see a row that is not there yet (or was rolled back).
-    transaction.on_commit(lambda: study_run_inference_task.delay(str(study.id)))
+    dispatch.enqueue_on_commit(dispatch.STUDY_RUN_INFERENCE, str(study.id))
     return study
 
 
 def study_record_view(
-    *, study: Study, user: AbstractBaseUser, request: HttpRequest | None = None, what: str = "study"
+    *, study: Study, user: User, request: HttpRequest | None = None, what: str = "study"
 ) -> None:
     """Audit that a user saw patient data (the study page, an image, a heatmap…)."""
-    action = "study.viewed" if what == "study" else "study.image_viewed"
+    action = AuditAction.STUDY_VIEWED if what == "study" else AuditAction.STUDY_IMAGE_VIEWED
     audit_record(action=action, subject_type="study", subject_id=str(study.id), actor=user, request=request,
                  details={"what": what} if what != "study" else {})

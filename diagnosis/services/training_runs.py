@@ -9,70 +9,35 @@ and cancellation is a flag the run polls. Every change of status writes an audit
 from __future__ import annotations
 
 import logging
-import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import DatabaseError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
 from diagnosis import ml
-from diagnosis.exceptions import InvalidInputError, ModelVersionError
-from diagnosis.models import ModelVersion, TrainingRun
+from diagnosis.exceptions import ModelVersionError, TrainingCancelledError
+from diagnosis.models import AuditAction, ModelVersion, TrainingRun
+from diagnosis.services import dispatch
 from diagnosis.services.audit import audit_record
+from diagnosis.services.model_versions import model_version_register
+from diagnosis.services.training import training_options_clean
 
 if TYPE_CHECKING:
-    from mlcore.training import TrainingProgress
+    from diagnosis.ml import TrainingProgress
 
 logger = logging.getLogger(__name__)
 
-_VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 PROGRESS_LOG_LIMIT = 500  # epochs kept on the row; a run has at most phase1 + phase2 epochs anyway
-_UNFINISHED = (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING)
 
 
-def _audit(run: TrainingRun, action: str, *, actor: AbstractBaseUser | None = None,
+def _audit(run: TrainingRun, action: AuditAction, *, actor: User | None = None,
            request: HttpRequest | None = None, task_id: str = "", **details: Any) -> None:
     audit_record(action=action, subject_type="training_run", subject_id=str(run.pk), actor=actor, request=request,
                  task_id=task_id, details={"version": run.version, **details})
-
-
-def _clean_weights(weights: str) -> str:
-    value = (weights or "").strip()
-    if value.lower() in ("imagenet", "none"):
-        return value.lower()
-    if not Path(value).is_file():
-        raise InvalidInputError(f"Weights must be imagenet, none or the path of a weights file. Received: {value!r}")
-    return str(Path(value).resolve())
-
-
-def _clean_version(version: str) -> str:
-    name = (version or "").strip() or timezone.now().strftime("v%Y%m%d-%H%M%S")
-    if not _VERSION_RE.match(name):
-        raise InvalidInputError(
-            f"Version must be a plain name (letters, digits, '.', '_' or '-'; no '/'). Received: {name!r}")
-    if ModelVersion.objects.filter(version=name).exists():
-        raise InvalidInputError(f"A model version named {name!r} is already registered.")
-    if TrainingRun.objects.filter(version=name, status__in=(*_UNFINISHED, TrainingRun.Status.SUCCEEDED)).exists():
-        raise InvalidInputError(f"Another training run already produces version {name!r}.")
-    if (ml.model_storage_dir() / name).exists():
-        raise InvalidInputError(f"{ml.model_storage_dir() / name} already exists; choose another version.")
-    return name
-
-
-def _check_numbers(*, image_size: int, phase1_epochs: int, phase2_epochs: int, batch_size: int,
-                   target_sensitivity: float) -> None:
-    if not 32 <= image_size <= 1024:
-        raise InvalidInputError(f"Image size must be between 32 and 1024 pixels. Received: {image_size}")
-    if not 1 <= phase1_epochs <= 500 or not 0 <= phase2_epochs <= 500:
-        raise InvalidInputError("Epochs: phase 1 needs 1 to 500, phase 2 0 to 500 (0 skips fine-tuning).")
-    if not 1 <= batch_size <= 512:
-        raise InvalidInputError(f"Batch size must be between 1 and 512. Received: {batch_size}")
-    if not 0.5 <= target_sensitivity < 1.0:
-        raise InvalidInputError(f"Target sensitivity must be in [0.5, 1). Received: {target_sensitivity}")
 
 
 @transaction.atomic
@@ -86,32 +51,25 @@ def training_run_create(
     batch_size: int,
     target_sensitivity: float,
     version: str,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     request: HttpRequest | None,
 ) -> TrainingRun:
     """Check the settings, store a queued run and send it to the ``training`` queue after commit.
 
     The caller checks that the actor may launch training (admin: staff with the add permission).
     """
-    folder = Path((data_dir or "").strip()).expanduser()
-    if not folder.is_absolute() or not (folder / "train").is_dir():
-        raise InvalidInputError(
-            f"The data folder must be an absolute path with a train/ folder (train/NORMAL, train/PNEUMONIA). "
-            f"Received: {str(data_dir)!r}")
-    _check_numbers(image_size=image_size, phase1_epochs=phase1_epochs, phase2_epochs=phase2_epochs,
-                   batch_size=batch_size, target_sensitivity=target_sensitivity)
+    options = training_options_clean(
+        data_dir=data_dir, image_size=image_size, weights=weights, phase1_epochs=phase1_epochs,
+        phase2_epochs=phase2_epochs, batch_size=batch_size, target_sensitivity=target_sensitivity, version=version)
     run = TrainingRun.objects.create(
-        data_dir=str(folder.resolve()), image_size=image_size, weights=_clean_weights(weights),
-        phase1_epochs=phase1_epochs, phase2_epochs=phase2_epochs, batch_size=batch_size,
-        target_sensitivity=target_sensitivity, version=_clean_version(version), created_by=actor,
+        data_dir=options.data_dir, image_size=image_size, weights=options.weights, phase1_epochs=phase1_epochs,
+        phase2_epochs=phase2_epochs, batch_size=batch_size, target_sensitivity=target_sensitivity,
+        version=options.version, created_by=actor,
     )
-    _audit(run, "training.queued", actor=actor, request=request, data_dir=run.data_dir, image_size=image_size,
+    _audit(run, AuditAction.TRAINING_QUEUED, actor=actor, request=request, data_dir=run.data_dir, image_size=image_size,
            weights=run.weights, phase1_epochs=phase1_epochs, phase2_epochs=phase2_epochs, batch_size=batch_size,
            target_sensitivity=target_sensitivity)
-    from diagnosis.training_tasks import training_run_task
-
-    # After commit: the training worker must never look for a row that is not there yet (or was rolled back).
-    transaction.on_commit(lambda: training_run_task.delay(run.pk))
+    dispatch.enqueue_on_commit(dispatch.TRAINING_RUN_EXECUTE, run.pk)
     return run
 
 
@@ -147,7 +105,7 @@ def _cancel_requested(run_id: int) -> bool:
 
 
 @transaction.atomic
-def training_run_request_cancel(*, run: TrainingRun, actor: AbstractBaseUser | None,
+def training_run_request_cancel(*, run: TrainingRun, actor: User | None,
                                 request: HttpRequest | None, force: bool = False) -> TrainingRun:
     """Cancel a queued run at once, or ask a running one to stop (it does within seconds). Finished: no-op.
 
@@ -159,17 +117,18 @@ def training_run_request_cancel(*, run: TrainingRun, actor: AbstractBaseUser | N
         run.status, run.cancel_requested, run.finished_at = TrainingRun.Status.CANCELLED, True, timezone.now()
         run.error = "Cancelled before it started."
         run.save(update_fields=["status", "cancel_requested", "finished_at", "error"])
-        _audit(run, "training.cancelled", actor=actor, request=request, while_status="queued")
+        _audit(run, AuditAction.TRAINING_CANCELLED, actor=actor, request=request, while_status="queued")
     elif run.status == TrainingRun.Status.RUNNING and not run.cancel_requested:
         run.cancel_requested = True
         run.save(update_fields=["cancel_requested"])
-        _audit(run, "training.cancel_requested", actor=actor, request=request, epoch=run.epoch, phase=run.phase)
+        _audit(run, AuditAction.TRAINING_CANCEL_REQUESTED, actor=actor, request=request, epoch=run.epoch,
+               phase=run.phase)
     elif run.status == TrainingRun.Status.RUNNING and force:
         run.status, run.finished_at, run.eta_seconds = TrainingRun.Status.CANCELLED, timezone.now(), None
         run.error = ("Marked cancelled from admin: the training worker did not stop after the cancel request "
                      "(it may have died). No model was registered.")
         run.save(update_fields=["status", "finished_at", "eta_seconds", "error"])
-        _audit(run, "training.cancelled", actor=actor, request=request, forced=True, epoch=run.epoch)
+        _audit(run, AuditAction.TRAINING_CANCELLED, actor=actor, request=request, forced=True, epoch=run.epoch)
     return run
 
 
@@ -181,7 +140,7 @@ def _claim(run_id: int, task_id: str) -> TrainingRun | None:
         if claimed != 1:
             return None
         run = TrainingRun.objects.get(pk=run_id)
-        _audit(run, "training.started", task_id=task_id, data_dir=run.data_dir)
+        _audit(run, AuditAction.TRAINING_STARTED, task_id=task_id, data_dir=run.data_dir)
     return run
 
 
@@ -203,16 +162,15 @@ def _finish(*, run_id: int, status: str, task_id: str, reason: str = "",
     run.status, run.error, run.finished_at, run.model_version = status, reason[:5000], timezone.now(), model_version
     run.eta_seconds = None
     run.save(update_fields=["status", "error", "finished_at", "model_version", "eta_seconds"])
-    _audit(run, f"training.{status}", task_id=task_id,
-           **({"reason": reason[:2000]} if reason else {}), **details)
+    if reason:
+        details = {"reason": reason[:2000], **details}
+    _audit(run, AuditAction(f"training.{status}"), task_id=task_id, **details)
 
 
-def _train_config(run: TrainingRun) -> Any:
-    from mlcore.training_config import TrainConfig
-
-    return TrainConfig(
+def _train_config(run: TrainingRun) -> ml.TrainConfig:
+    return ml.train_config(
         data_dir=run.data_dir, output_dir=str(ml.model_storage_dir().resolve()), image_size=run.image_size,
-        weights=None if run.weights == "none" else run.weights, batch_size=run.batch_size,
+        weights=ml.parse_weights(run.weights), batch_size=run.batch_size,
         phase1_epochs=run.phase1_epochs, phase2_epochs=run.phase2_epochs,
         target_sensitivity=run.target_sensitivity, version=run.version,
     )
@@ -224,22 +182,20 @@ def training_run_execute(*, run_id: int, task_id: str) -> None:
     Runs in a worker of the ``training`` queue only. Whatever happens, the run ends ``succeeded``, ``failed`` or
     ``cancelled`` with a reason an admin can read; it is never left ``running`` by an error of the training code.
     """
-    from mlcore.training import TrainingCancelled, train
-
     run = _claim(run_id, task_id)
     if run is None:
         logger.info("training run %s not claimable (taken, finished or cancelled); nothing to do", run_id)
         return
     started = time.monotonic()
     try:
-        result = train(_train_config(run),
-                       progress=lambda p: training_run_record_progress(run_id=run_id, progress=p),
-                       should_stop=lambda: _cancel_requested(run_id))
-    except TrainingCancelled:
+        result = ml.train(_train_config(run),
+                          progress=lambda p: training_run_record_progress(run_id=run_id, progress=p),
+                          should_stop=lambda: _cancel_requested(run_id))
+    except TrainingCancelledError:
         _finish(run_id=run_id, status=TrainingRun.Status.CANCELLED, task_id=task_id,
                 reason="Cancelled by an admin while training; no model was saved.")
         return
-    except Exception as exc:  # noqa: BLE001 - any error of the training code must end the run, not strand it
+    except Exception as exc:  # any error of the training code must end the run, not strand it
         logger.exception("training run %s failed", run_id)
         _finish(run_id=run_id, status=TrainingRun.Status.FAILED, task_id=task_id,
                 reason=f"{type(exc).__name__}: {exc}")
@@ -251,7 +207,7 @@ def training_run_execute(*, run_id: int, task_id: str) -> None:
             model_version = _register(run, result.artifact_dir)
             _finish(run_id=run_id, status=TrainingRun.Status.SUCCEEDED, task_id=task_id, model_version=model_version,
                     artifact=str(result.artifact_dir), duration_s=round(time.monotonic() - started, 1))
-    except Exception as exc:  # noqa: BLE001 - as above: the run must end, and the artifact stays for a manual retry
+    except Exception as exc:  # as above: the run must end, and the artifact stays for a manual retry
         if not isinstance(exc, ModelVersionError):
             logger.exception("training run %s: registering %s failed", run_id, result.artifact_dir)
         message = exc.message if isinstance(exc, ModelVersionError) else f"{type(exc).__name__}: {exc}"
@@ -261,7 +217,5 @@ def training_run_execute(*, run_id: int, task_id: str) -> None:
 
 
 def _register(run: TrainingRun, artifact_dir: Path) -> ModelVersion:
-    from diagnosis.services.model_versions import model_version_register
-
     return model_version_register(path=artifact_dir, version=run.version, actor=run.created_by,
                                   notes=f"Trained by training run {run.pk} from {run.data_dir}.")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
-from django.conf import settings
+
+from diagnosis.selectors.performance import population_note
 
 register = template.Library()
 
@@ -28,6 +29,6 @@ def metadata_label(key: Any) -> str:
     return text[:1].upper() + text[1:]
 
 
-@register.simple_tag
-def population_note() -> str:
-    return str(getattr(settings, "PNEUMO_POPULATION_NOTE", ""))
+@register.simple_tag(name="population_note")
+def population_note_tag() -> str:
+    return population_note()

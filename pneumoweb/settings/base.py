@@ -7,6 +7,7 @@ PneumoWeb runs on SQLite and Celery's filesystem transport, so ``make run`` need
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -37,7 +38,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "pneumoweb.middleware.RequestIdMiddleware",
+    "diagnosis.ops.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -105,7 +106,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     # Uploaded X-rays are patient data: they live under PNEUMO_STORAGE_DIR, never under a public or static folder,
     # and are served only through views that check permissions.
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage",
@@ -179,17 +180,18 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("PNEUMO_TASK_SOFT_TIME_LIMIT", 300)
 CELERY_TASK_TIME_LIMIT = env_int("PNEUMO_TASK_TIME_LIMIT", 360)
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("PNEUMO_WORKER_MAX_MEMORY_KB", 6_000_000)
 CELERY_TASK_DEFAULT_QUEUE = "inference"
+# Task names are their module paths (see diagnosis.services.dispatch).
 CELERY_TASK_ROUTES = {
-    "diagnosis.tasks.model_training_run": {"queue": "training"},
+    "diagnosis.tasks.training.training_run_execute": {"queue": "training"},
     # Model lifecycle jobs that run TensorFlow (calibration on a labelled folder, .h5 import): never on inference.
-    "diagnosis.lifecycle_tasks.model_version_calibrate_on_folder": {"queue": "training"},
-    "diagnosis.lifecycle_tasks.model_version_register": {"queue": "training"},
+    "diagnosis.tasks.lifecycle.model_version_calibrate_on_folder": {"queue": "training"},
+    "diagnosis.tasks.lifecycle.model_version_register": {"queue": "training"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 PNEUMO_MAX_INFERENCE_ATTEMPTS = env_int("PNEUMO_MAX_INFERENCE_ATTEMPTS", 3)
 PNEUMO_STUCK_STUDY_SECONDS = env_int("PNEUMO_STUCK_STUDY_SECONDS", 600)
 CELERY_BEAT_SCHEDULE = {
-    "requeue-stuck-studies": {"task": "diagnosis.tasks.studies_requeue_stuck", "schedule": 60.0},
+    "requeue-stuck-studies": {"task": "diagnosis.tasks.inference.studies_requeue_stuck", "schedule": 60.0},
 }
 
 # --- REST framework (https://www.django-rest-framework.org/api-guide/settings/) --------------------------------
@@ -228,8 +230,8 @@ LOG_LEVEL = env_str("PNEUMO_LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "pneumoweb.logging.ContextFilter"}},
-    "formatters": {"json": {"()": "pneumoweb.logging.JsonFormatter"}},
+    "filters": {"context": {"()": "diagnosis.log_context.ContextFilter"}},
+    "formatters": {"json": {"()": "diagnosis.log_context.JsonFormatter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},

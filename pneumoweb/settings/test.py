@@ -24,7 +24,7 @@ STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.Static
 # Throttle counters must not leak between test runs through a shared Redis.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # Static files come straight from the apps in tests (no collectstatic run).
-STATIC_ROOT = os.path.join(tempfile.gettempdir(), "pneumoweb-test-static")
+STATIC_ROOT = Path(tempfile.gettempdir()) / "pneumoweb-test-static"
 os.makedirs(STATIC_ROOT, exist_ok=True)
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True

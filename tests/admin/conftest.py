@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +26,6 @@ def _model_dir(settings: Any, tmp_path: Path) -> Path:
     """New artifacts (training runs) go to a temporary folder, never the project's var/models."""
     settings.PNEUMO_MODEL_DIR = tmp_path / "models"
     return settings.PNEUMO_MODEL_DIR
-
-
-@pytest.fixture(scope="session")
-def demo_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real, untrained 32 px artifact (model.keras + manifest.json), built once per session."""
-    out = tmp_path_factory.mktemp("artifacts") / "demo-32"
-    code = ("import sys; from mlcore.artifact import create_demo_artifact; "
-            "create_demo_artifact(sys.argv[1], image_size=32, version='demo-32')")
-    subprocess.run([sys.executable, "-c", code, str(out)], check=True, cwd=ROOT, timeout=300,
-                   capture_output=True)
-    return out
 
 
 @pytest.fixture(scope="session")

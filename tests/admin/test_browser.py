@@ -23,9 +23,8 @@ from sklearn.metrics import accuracy_score, confusion_matrix
 from diagnosis.models import ModelVersion, TrainingRun
 from diagnosis.services.model_versions import model_version_activate, model_version_register
 from tests.admin.conftest import reviewed_prediction
+from tests.browser_support import screenshot
 from tests.factories import TEST_PASSWORD, AdminFactory, ModelVersionFactory, RadiologistFactory
-
-from tests.browser_support import browser, page, screenshot  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.browser
 
@@ -144,10 +143,10 @@ def test_admin_reviews_versions_and_the_ab_report_and_cancels_a_training_run(
         for key, text in expected.items():
             assert cell(page, f"#ab-table tr[data-version='{version.version}'] td[data-live='{key}']").startswith(
                 text), (version.version, key)
-    serving_right = [int(s >= serving.threshold) == t for s, t in zip(lifecycle["serving_scores"], truth)]
-    shadow_right = [int(s >= shadow.threshold) == t for s, t in zip(lifecycle["shadow_scores"], truth)]
-    only_serving = sum(a and not b for a, b in zip(serving_right, shadow_right))
-    only_shadow = sum(b and not a for a, b in zip(serving_right, shadow_right))
+    serving_right = [int(s >= serving.threshold) == t for s, t in zip(lifecycle["serving_scores"], truth, strict=True)]
+    shadow_right = [int(s >= shadow.threshold) == t for s, t in zip(lifecycle["shadow_scores"], truth, strict=True)]
+    only_serving = sum(a and not b for a, b in zip(serving_right, shadow_right, strict=True))
+    only_shadow = sum(b and not a for a, b in zip(serving_right, shadow_right, strict=True))
     p_value = binomtest(min(only_serving, only_shadow), only_serving + only_shadow, 0.5).pvalue
     statement = cell(page, ".ab-pair .ab-statement")
     assert f"On {N_STUDIES} studies reviewed by radiologists" in statement

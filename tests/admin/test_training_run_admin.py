@@ -36,7 +36,7 @@ def test_launching_a_run_queues_it_on_the_training_queue(
     staff_web: Client, admin_user: Any, data_dir: Path, django_capture_on_commit_callbacks: Any
 ) -> None:
     assert b"Launch training" in staff_web.get(url("add")).content
-    with mock.patch("diagnosis.training_tasks.training_run_task.delay") as delay, \
+    with mock.patch("diagnosis.tasks.training.training_run_task.delay") as delay, \
             django_capture_on_commit_callbacks(execute=True):
         response = staff_web.post(url("add"), {**FORM, "data_dir": str(data_dir)})
     run = TrainingRun.objects.get()
@@ -49,7 +49,7 @@ def test_launching_a_run_queues_it_on_the_training_queue(
 
 
 def test_a_bad_data_folder_is_refused_on_the_form(staff_web: Client, tmp_path: Path) -> None:
-    with mock.patch("diagnosis.training_tasks.training_run_task.delay") as delay:
+    with mock.patch("diagnosis.tasks.training.training_run_task.delay") as delay:
         response = staff_web.post(url("add"), {**FORM, "data_dir": str(tmp_path)})
     assert response.status_code == 200 and "with a train/ folder" in response.content.decode()
     delay.assert_not_called()

@@ -20,7 +20,7 @@ from diagnosis.services.training_runs import (
     training_run_execute,
     training_run_request_cancel,
 )
-from diagnosis.training_tasks import training_run_task
+from diagnosis.tasks.training import training_run_task
 from mlcore.training import TrainingCancelled, TrainingProgress
 from tests.factories import ModelVersionFactory
 
@@ -43,7 +43,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def queued_run(data_dir: Path, admin_user: Any) -> TrainingRun:
-    with mock.patch("diagnosis.training_tasks.training_run_task.delay"):
+    with mock.patch("diagnosis.tasks.training.training_run_task.delay"):
         return training_run_create(data_dir=str(data_dir), image_size=32, weights="none", phase1_epochs=2,
                                    phase2_epochs=1, batch_size=4, target_sensitivity=0.95, version="trained-v1",
                                    actor=admin_user, request=None)
@@ -57,7 +57,7 @@ def actions(run: TrainingRun) -> list[tuple[str, str]]:
 def test_it_stores_a_queued_run_and_enqueues_it_after_commit(
     data_dir: Path, admin_user: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
-    with mock.patch("diagnosis.training_tasks.training_run_task.delay") as delay:
+    with mock.patch("diagnosis.tasks.training.training_run_task.delay") as delay:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             run = training_run_create(data_dir=str(data_dir), image_size=224, weights="imagenet", phase1_epochs=3,
                                       phase2_epochs=0, batch_size=8, target_sensitivity=0.9, version="",
@@ -85,7 +85,7 @@ def test_it_refuses_bad_settings_and_stores_nothing(data_dir: Path, admin_user: 
     ModelVersionFactory(version="taken")
     values = {"data_dir": str(data_dir), "image_size": 64, "weights": "none", "phase1_epochs": 1,
               "phase2_epochs": 0, "batch_size": 4, "target_sensitivity": 0.95, "version": "", **change}
-    with mock.patch("diagnosis.training_tasks.training_run_task.delay") as delay, \
+    with mock.patch("diagnosis.tasks.training.training_run_task.delay") as delay, \
             pytest.raises(InvalidInputError, match=message):
         training_run_create(**values, actor=admin_user, request=None)
     delay.assert_not_called()

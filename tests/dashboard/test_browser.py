@@ -18,9 +18,8 @@ from django.utils import timezone
 from PIL import Image
 
 from diagnosis.models import Review, Study
+from tests.browser_support import screenshot
 from tests.factories import TEST_PASSWORD, ModelVersionFactory, PredictionFactory, RadiologistFactory, StudyFactory
-
-from tests.browser_support import browser, page, screenshot  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.browser
 
@@ -61,7 +60,7 @@ def heatmap_png(size: int = 512) -> bytes:
 
 @pytest.fixture
 def fast_polling(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("diagnosis.views.WORKLIST_POLL_SECONDS", 2)
+    monkeypatch.setattr("diagnosis.dashboard.views.WORKLIST_POLL_SECONDS", 2)
 
 
 def log_in(page: Any, base_url: str, username: str) -> None:

@@ -236,7 +236,7 @@ def test_study_page_is_404_when_the_selector_hides_the_study(
     def not_visible(*, user: Any, study_id: Any) -> Study:
         raise Study.DoesNotExist
 
-    monkeypatch.setattr("diagnosis.selectors.study_get_visible_to", not_visible)
+    monkeypatch.setattr("diagnosis.selectors.studies.study_get_visible_to", not_visible)
     assert radiologist_web.get(study_url(completed_study)).status_code == 404
     assert not AuditEvent.objects.filter(action="study.viewed").exists()
 

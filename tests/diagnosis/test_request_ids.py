@@ -8,8 +8,8 @@ import logging
 import pytest
 from django.test import Client
 
+from diagnosis.log_context import ContextFilter, JsonFormatter, request_id_var
 from diagnosis.models import AuditEvent
-from pneumoweb.logging import ContextFilter, JsonFormatter, request_id_var
 from tests.factories import RadiologistFactory, StudyFactory
 
 pytestmark = pytest.mark.django_db

@@ -19,7 +19,8 @@ import django
 django.setup()
 from django.test import Client
 from django.urls import get_resolver
-import pneumoweb.wsgi, diagnosis.admin, diagnosis.selectors, diagnosis.services.studies, diagnosis.health, diagnosis.tasks
+import pneumoweb.wsgi, diagnosis.admin, diagnosis.selectors.studies, diagnosis.services.studies
+import diagnosis.ops.health, diagnosis.tasks
 get_resolver().url_patterns  # import every view module
 Client().get("/healthz")
 heavy = sorted(m for m in ("tensorflow", "keras") if m in sys.modules)

@@ -20,7 +20,7 @@ def test_radiologist_uploads_reads_the_ai_result_and_reviews_it(
     live_server: Any, celery_worker_process: WorkerProcess, page: Any,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("diagnosis.views.WORKLIST_POLL_SECONDS", 1)
+    monkeypatch.setattr("diagnosis.dashboard.views.WORKLIST_POLL_SECONDS", 1)
     radiologist = RadiologistFactory(username="rita.radiologist")
     log_in(page, live_server.url, radiologist.username)
 

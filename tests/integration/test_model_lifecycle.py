@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 
 from diagnosis.exceptions import ModelVersionError
 from diagnosis.models import AuditEvent, ModelVersion, Prediction, Study
-from diagnosis.performance import ab_report, version_live_performance
+from diagnosis.selectors.performance import ab_report, version_live_performance
 from diagnosis.services.audit import audit_chain_verify
 from diagnosis.services.calibration import model_version_calibrate_on_folder
 from diagnosis.services.model_versions import (

@@ -66,7 +66,8 @@ def test_study_goes_from_upload_to_completed_with_overlay_review_and_audit(
     overlay = api.get(f"/api/v1/studies/{study_id}/overlay/")
     assert overlay.status_code == 200
     assert overlay["Content-Type"] == "image/png"
-    overlay_image = Image.open(io.BytesIO(b"".join(overlay.streaming_content) if overlay.streaming else overlay.content))
+    overlay_bytes = b"".join(overlay.streaming_content) if overlay.streaming else overlay.content
+    overlay_image = Image.open(io.BytesIO(overlay_bytes))
     assert overlay_image.size == (320, 256)  # at the upload's own resolution
 
     stored = Prediction.objects.get(study_id=study_id)

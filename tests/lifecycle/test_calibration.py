@@ -12,7 +12,6 @@ import pytest
 from sklearn.metrics import roc_curve
 
 from diagnosis.exceptions import ModelVersionError
-from diagnosis.lifecycle_tasks import model_version_calibrate_on_folder_task
 from diagnosis.models import AuditEvent, ModelVersion
 from diagnosis.services.calibration import (
     MIN_REVIEWED_PER_CLASS_FOR_CALIBRATION,
@@ -21,6 +20,7 @@ from diagnosis.services.calibration import (
     model_version_calibrate_on_reviews,
 )
 from diagnosis.services.model_versions import model_version_set_traffic
+from diagnosis.tasks.lifecycle import model_version_calibrate_on_folder_task
 from mlcore.calibration import CalibrationResult
 from tests.lifecycle.conftest import make_version
 
@@ -52,7 +52,7 @@ def _reviewed_population(reviewed_study: Callable[..., Any], serving: ModelVersi
     rng = np.random.default_rng(seed)
     truth = [int(t) for t in rng.integers(0, 2, n)]
     scores = [float(np.clip(rng.normal(0.35 + 0.3 * t, 0.15), 0.01, 0.99)) for t in truth]
-    for t, s in zip(truth, scores):
+    for t, s in zip(truth, scores, strict=True):
         reviewed_study("PNEUMONIA" if t else "NORMAL", {serving: 0.5}, shadow={shadow: s})
     return truth, scores
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from sklearn.metrics import confusion_matrix, roc_auc_score
 
 from diagnosis.models import ModelVersion
-from diagnosis.performance import ab_report, score_drift, version_live_performance
+from diagnosis.selectors.performance import ab_report, score_drift, version_live_performance
 from tests.lifecycle.conftest import make_version
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +33,7 @@ def _population(reviewed_study: Callable[..., Any], serving: ModelVersion, shado
     truth = rng.integers(0, 2, n)
     a = np.clip(rng.normal(0.35 + 0.3 * truth, 0.2), 0.001, 0.999)
     b = np.clip(rng.normal(0.25 + 0.5 * truth, 0.1 if shadow_better else 0.25), 0.001, 0.999)
-    for t, pa, pb in zip(truth, a, b):
+    for t, pa, pb in zip(truth, a, b, strict=True):
         reviewed_study("PNEUMONIA" if t else "NORMAL", {serving: float(pa)},
                        shadow={shadow: float(pb)} if shadow is not None else None)
     return {"truth": truth, "a": a, "b": b}
@@ -104,7 +104,7 @@ def test_ab_report_says_when_the_shadow_is_significantly_better(v3: ModelVersion
 def test_ab_report_says_plainly_when_there_is_no_significant_difference(v3: ModelVersion,
                                                                         reviewed_study: Callable[..., Any]) -> None:
     v4 = make_version("v4", status=ModelVersion.Status.SHADOW)
-    for i in range(40):
+    for _ in range(40):
         reviewed_study("NORMAL", {v3: 0.1}, shadow={v4: 0.1})
     for _ in range(5):
         reviewed_study("NORMAL", {v3: 0.1}, shadow={v4: 0.9})

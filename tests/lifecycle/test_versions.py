@@ -216,7 +216,7 @@ def test_activate_refuses_an_uncalibrated_version_unless_it_is_the_unvalidated_d
 
 
 def test_the_register_task_leaves_a_refusal_in_the_audit_log(tmp_path: Path, admin: Any) -> None:
-    from diagnosis.lifecycle_tasks import model_version_register_task
+    from diagnosis.tasks.lifecycle import model_version_register_task
 
     result = model_version_register_task.delay(str(tmp_path / "missing"), "v8", "", admin.pk).get()
     assert result["ok"] is False and "Cannot register" in result["error"]

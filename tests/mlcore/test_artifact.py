@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 pytest.importorskip("keras")
 
-from mlcore.artifact import (  # noqa: E402
+from mlcore.artifact import (
     MANIFEST_FILE,
     MODEL_FILE,
     Manifest,
@@ -20,9 +22,9 @@ from mlcore.artifact import (  # noqa: E402
     read_manifest,
     save_artifact,
 )
-from mlcore.config import PreprocessingConfig  # noqa: E402
-from mlcore.errors import ArtifactError  # noqa: E402
-from tests.mlcore.helpers_ml import demo_artifact  # noqa: E402
+from mlcore.config import PreprocessingConfig
+from mlcore.errors import ArtifactError
+from tests.mlcore.helpers_ml import demo_artifact
 
 
 @pytest.fixture(scope="module")
@@ -106,11 +108,11 @@ def test_unreadable_or_missing_manifest(tmp_path):
 
 def test_save_artifact_checks_inputs(demo, tmp_path):
     model = load_artifact(demo).model
-    args = dict(
-        version="v", preprocessing=PreprocessingConfig(image_size=32).to_dict(), threshold=0.3,
-        threshold_method={"method": "uncalibrated"}, validated=False, validation_metrics=None, test_metrics=None,
-        dataset={}, training={}, population="test", code_revision="abc",
-    )
+    args = {
+        "version": "v", "preprocessing": PreprocessingConfig(image_size=32).to_dict(), "threshold": 0.3,
+        "threshold_method": {"method": "uncalibrated"}, "validated": False, "validation_metrics": None,
+        "test_metrics": None, "dataset": {}, "training": {}, "population": "test", "code_revision": "abc",
+    }
     with pytest.raises(ValueError, match="threshold"):
         save_artifact(model, tmp_path / "a", **{**args, "threshold": 1.2})
     with pytest.raises(ValueError, match="image_size"):
@@ -119,3 +121,20 @@ def test_save_artifact_checks_inputs(demo, tmp_path):
 
 def test_git_revision_outside_a_repository(tmp_path):
     assert git_revision(tmp_path) == "unknown"
+
+
+def test_weights_are_hashed_once_per_version_of_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Register, calibrate, load and /readyz all check model.keras: one read per version of the file."""
+    import mlcore.artifact as artifact
+
+    reads: list[str] = []
+    real = artifact.file_sha256
+    monkeypatch.setattr(artifact, "file_sha256", lambda path, **kw: reads.append(str(path)) or real(path, **kw))
+    weights = tmp_path / "model.keras"
+    weights.write_bytes(b"weights v1")
+    first = artifact.weights_sha256(weights)
+    assert artifact.weights_sha256(weights) == first == hashlib.sha256(b"weights v1").hexdigest()
+    assert len(reads) == 1
+    weights.write_bytes(b"weights v2")  # same size, rewritten in place: a new identity, hashed again
+    assert artifact.weights_sha256(weights) == hashlib.sha256(b"weights v2").hexdigest()
+    assert len(reads) == 2

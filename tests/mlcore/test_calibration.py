@@ -59,3 +59,10 @@ def test_calibrate_on_folder_scores_every_image_with_the_artifact(tmp_path: Path
     assert result.threshold == pytest.approx(np.sort(positives)[-3], rel=1e-6)
     assert (result.n, result.n_positive, result.n_negative) == (8, 4, 4)
     assert result.source == str((tmp_path / "labelled").resolve())
+
+
+@pytest.mark.parametrize("target", [0.3, 1.0])
+def test_calibrate_on_folder_refuses_a_target_outside_the_rule_before_any_work(tmp_path: Path, target: float) -> None:
+    # Neither the artifact nor the folder exists: the target is checked first.
+    with pytest.raises(ValueError, match="Target sensitivity must be in"):
+        calibrate_on_folder(tmp_path / "no-artifact", tmp_path / "no-data", target)

@@ -134,7 +134,7 @@ def test_eval_dataset_equals_preprocess_file(tmp_path):
     got_labels = np.concatenate([y.numpy() for _, y in ds])
     assert images.shape == (len(paths), 32, 32, 3) and images.dtype == np.float32
     np.testing.assert_array_equal(got_labels, labels)  # order kept
-    for image, path in zip(images, paths):
+    for image, path in zip(images, paths, strict=True):
         np.testing.assert_allclose(image, preprocess_file(path, config), atol=1e-6)
 
 

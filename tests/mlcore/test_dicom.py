@@ -148,7 +148,7 @@ def test_metadata_is_plain_json_data(pydicom_file):
     _, metadata = read_dicom(_bytes(pydicom_file("CT_small.dcm")), max_pixels=BIG)
     data = metadata.to_dict()
     assert json.loads(json.dumps(data)) == data
-    assert set(data) == {field for field in DicomMetadata.__dataclass_fields__}
+    assert set(data) == set(DicomMetadata.__dataclass_fields__)
     assert data["patient_id"] == "1CT1" and data["modality"] == "CT" and data["patient_sex"] == "O"
     assert data["study_instance_uid"] == "1.3.6.1.4.1.5962.1.2.1.20040119072730.12322"
     assert data["transfer_syntax_uid"] == "1.2.840.10008.1.2.1"

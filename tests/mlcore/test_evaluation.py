@@ -9,10 +9,10 @@ import pytest
 
 pytest.importorskip("keras")
 
-from mlcore.evaluation import evaluate_folder, find_labelled_folder, select_examples  # noqa: E402
-from mlcore.metrics import evaluate  # noqa: E402
-from mlcore.plots import write_evaluation_plots  # noqa: E402
-from tests.mlcore.helpers_ml import demo_artifact, write_class_folder  # noqa: E402
+from mlcore.evaluation import evaluate_folder, find_labelled_folder, select_examples
+from mlcore.metrics import evaluate
+from mlcore.plots import write_evaluation_plots
+from tests.mlcore.helpers_ml import demo_artifact, write_class_folder
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -74,7 +74,7 @@ def test_heatmaps_match_per_image_reference(batch):
     model = build_classifier(image_size=128, weights=None, seed=2)
     images = np.random.default_rng(5).random((2, 128, 128, 3), dtype=np.float32)
     _, heatmaps = predict_with_gradcam(model, images)
-    for image, heatmap in zip(images, heatmaps):
+    for image, heatmap in zip(images, heatmaps, strict=True):
         reference = keras_io_reference(model, image, LAST_CONV_LAYER)
         if np.isfinite(reference).all():
             np.testing.assert_allclose(heatmap, reference, atol=1e-4)

@@ -8,12 +8,12 @@ import pytest
 
 pytest.importorskip("keras")
 
-import mlcore.inference as inference  # noqa: E402
-from mlcore.config import PreprocessingConfig  # noqa: E402
-from mlcore.errors import ImageError  # noqa: E402
-from mlcore.inference import InferenceResult, Predictor  # noqa: E402
-from mlcore.preprocessing import preprocess_file  # noqa: E402
-from tests.mlcore.helpers_ml import demo_artifact, png_bytes, synthetic_xray  # noqa: E402
+import mlcore.inference as inference
+from mlcore.config import PreprocessingConfig
+from mlcore.errors import ImageError
+from mlcore.inference import InferenceResult, Predictor
+from mlcore.preprocessing import preprocess_file
+from tests.mlcore.helpers_ml import demo_artifact, png_bytes, synthetic_xray
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,12 @@ from sklearn import metrics as skm
 
 from mlcore.metrics import (
     EvaluationReport,
-    _fast_auc,
     _fast_average_precision,
     evaluate,
     threshold_analysis,
     threshold_for_sensitivity,
 )
+from mlcore.stats import roc_auc
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_bootstrap_helpers_equal_sklearn(scores):
     for _ in range(5):
         idx = rng.choice(len(y), len(y))
         if len(set(y[idx])) == 2:
-            assert _fast_auc(y[idx], s[idx]) == pytest.approx(skm.roc_auc_score(y[idx], s[idx]))
+            assert roc_auc(y[idx], s[idx]) == pytest.approx(skm.roc_auc_score(y[idx], s[idx]))
             assert _fast_average_precision(y[idx], s[idx]) == pytest.approx(
                 skm.average_precision_score(y[idx], s[idx])
             )

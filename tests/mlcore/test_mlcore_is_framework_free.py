@@ -29,7 +29,7 @@ print(json.dumps({"modules": names, "roots": loaded, "pil_truncated": pil_trunca
 
 
 def _import_everything() -> dict[str, object]:
-    completed = subprocess.run(  # noqa: S603 - fixed interpreter and script
+    completed = subprocess.run(
         [sys.executable, "-c", _SCRIPT],
         cwd=REPO_ROOT,
         # The caller's environment (DJANGO_SETTINGS_MODULE included) is kept, so

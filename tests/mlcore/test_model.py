@@ -112,7 +112,7 @@ def test_local_weights_file_is_loaded_into_base(tmp_path, fmt):
     model = build_classifier(image_size=SIZE, weights=str(path), seed=123)
     for loaded in _checked_layers(model):
         expected = source.get_layer(loaded.name)
-        for got, want in zip(loaded.get_weights(), expected.get_weights()):
+        for got, want in zip(loaded.get_weights(), expected.get_weights(), strict=True):
             np.testing.assert_array_equal(got, want)
 
 

@@ -6,11 +6,8 @@ import json
 from argparse import ArgumentParser
 from typing import Any
 
-from django.core.management.base import CommandError
-
-from diagnosis.management.version_option import ModelVersionOptionCommand
-from diagnosis.models import ModelVersion
-from diagnosis.performance import ab_report
+from diagnosis.management.version_option import ModelVersionOptionCommand, version_or_command_error
+from diagnosis.selectors.performance import ab_report
 
 RATES = (("agreement", "agreement"), ("sensitivity", "sensitivity"), ("specificity", "specificity"),
          ("ppv", "PPV"), ("npv", "NPV"))
@@ -35,12 +32,7 @@ class Command(ModelVersionOptionCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         versions = None
         if options["versions"]:
-            found = {v.version: v for v in ModelVersion.objects.filter(version__in=options["versions"])}
-            missing = [name for name in options["versions"] if name not in found]
-            if missing:
-                raise CommandError(f"No model version {', '.join(map(repr, missing))}. Registered: "
-                                   + (", ".join(ModelVersion.objects.values_list("version", flat=True)) or "none"))
-            versions = [found[name] for name in dict.fromkeys(options["versions"])]
+            versions = [version_or_command_error(name) for name in dict.fromkeys(options["versions"])]
         report = ab_report(versions=versions)
         if options["json"]:
             self.stdout.write(json.dumps(report, indent=2, default=str))

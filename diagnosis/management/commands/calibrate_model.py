@@ -9,8 +9,8 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from diagnosis.exceptions import ModelVersionError
-from diagnosis.management.version_option import ModelVersionOptionCommand
-from diagnosis.models import ModelVersion
+from diagnosis.management.version_option import ModelVersionOptionCommand, version_or_command_error
+from diagnosis.selectors.performance import population_note
 from diagnosis.services.calibration import model_version_calibrate_on_folder, model_version_calibrate_on_reviews
 
 
@@ -28,10 +28,7 @@ class Command(ModelVersionOptionCommand):
                             help="Sensitivity the threshold must reach (default %(default)s).")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        version = ModelVersion.objects.filter(version=options["version"]).first()
-        if version is None:
-            raise CommandError(f"No model version {options['version']!r}. Registered: "
-                               + (", ".join(ModelVersion.objects.values_list("version", flat=True)) or "none"))
+        version = version_or_command_error(options["version"])
         old = version.threshold if version.is_calibrated else None
         try:
             if options["reviews"]:
@@ -53,4 +50,4 @@ class Command(ModelVersionOptionCommand):
             f"sensitivity {method['achieved_sensitivity']:.3f}, specificity {method['specificity']:.3f}, "
             f"AUC {method['auc']:.3f} (measured on the same data: optimistic for new studies)\n"
             f"  Applies to predictions made from now on. Validated: {'yes' if version.validated else 'no'}.\n"
-            f"  {settings.PNEUMO_POPULATION_NOTE}")
+            f"  {population_note()}")

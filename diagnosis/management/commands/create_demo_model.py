@@ -5,10 +5,9 @@ from __future__ import annotations
 from argparse import ArgumentParser
 from typing import Any
 
-
 from diagnosis import ml
 from diagnosis.management.version_option import ModelVersionOptionCommand
-from diagnosis.models import ModelVersion
+from diagnosis.selectors.model_versions import model_version_names
 from diagnosis.services.model_versions import model_version_activate, model_version_register
 
 DEMO_VERSION = "demo-untrained"
@@ -23,15 +22,13 @@ class Command(ModelVersionOptionCommand):
         parser.add_argument("--version", default=DEMO_VERSION, help=f"Version name ({DEMO_VERSION}).")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["if_none"] and ModelVersion.objects.exists():
+        if options["if_none"] and model_version_names():
             self.stdout.write("A model version is already registered; no demo model created.")
             return
-        from mlcore.artifact import create_demo_artifact
-
         output = ml.model_storage_dir() / options["version"]
         if not (output / "manifest.json").exists():
             self.stdout.write(f"Building an untrained ResNet50 demo model ({options['image_size']} px)...")
-            create_demo_artifact(output, image_size=options["image_size"], version=options["version"])
+            ml.create_demo_artifact(output, image_size=options["image_size"], version=options["version"])
         version = model_version_register(path=output, version=options["version"],
                                          notes="Untrained demo model: NOT VALIDATED, not for clinical use.")
         model_version_activate(model_version=version, allow_unvalidated=True)

@@ -8,8 +8,9 @@ from typing import Any
 
 from django.core.management.base import CommandError
 
-from diagnosis.management.version_option import ModelVersionOptionCommand
-from diagnosis.models import ModelVersion
+from diagnosis import ml
+from diagnosis.exceptions import ModelVersionError
+from diagnosis.management.version_option import ModelVersionOptionCommand, version_or_command_error
 
 
 class Command(ModelVersionOptionCommand):
@@ -23,25 +24,20 @@ class Command(ModelVersionOptionCommand):
                             help="Override the version's threshold for this report only.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from mlcore.errors import ArtifactError
-        from mlcore.evaluation import evaluate_folder
-
-        version = ModelVersion.objects.filter(version=options["version"]).first()
-        if version is None:
-            raise CommandError(f"No model version {options['version']!r}. Registered: "
-                               + ", ".join(ModelVersion.objects.values_list("version", flat=True)))
+        version = version_or_command_error(options["version"])
         data_dir = Path(options["data_dir"])
         if not data_dir.is_dir():
             raise CommandError(f"--data-dir {data_dir} is not a folder.")
         output = Path(options["output"] or Path(version.path) / "evaluations" / data_dir.resolve().name)
         threshold = options["threshold"] if options["threshold"] is not None else version.threshold
         try:
-            report = evaluate_folder(version.path, data_dir, output, threshold=threshold)
-        except (ArtifactError, ValueError, OSError) as exc:
-            raise CommandError(str(exc)) from exc
+            report = ml.evaluate_folder(version.path, data_dir, output, threshold=threshold)
+        except ModelVersionError as exc:
+            raise CommandError(exc.message) from exc
         ci = report.ci95
         self.stdout.write(
-            f"{version.version} on {data_dir} (n={report.n}; {report.n_positive} pneumonia, {report.n_negative} normal)\n"
+            f"{version.version} on {data_dir} "
+            f"(n={report.n}; {report.n_positive} pneumonia, {report.n_negative} normal)\n"
             f"  AUC-ROC {report.auc_roc:.3f} (95% CI {ci['auc_roc'][0]:.3f}–{ci['auc_roc'][1]:.3f}), "
             f"PR-AUC {report.pr_auc:.3f}\n"
             f"  at threshold {report.threshold:.4f}: sensitivity {report.sensitivity:.3f}, "

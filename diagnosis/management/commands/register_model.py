@@ -6,11 +6,11 @@ from argparse import ArgumentParser
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import CommandError
 
 from diagnosis.exceptions import ModelVersionError
 from diagnosis.management.version_option import ModelVersionOptionCommand
+from diagnosis.selectors.performance import population_note
 from diagnosis.services.model_versions import model_version_register
 
 
@@ -42,4 +42,4 @@ class Command(ModelVersionOptionCommand):
                 f"  manage.py calibrate_model --version {version.version} --data-dir <labelled folder>   (or --reviews "
                 "once it has run in shadow)"))
         self.stdout.write(f"  Population of the model: {version.population or 'not stated'}\n"
-                          f"  {settings.PNEUMO_POPULATION_NOTE}")
+                          f"  {population_note()}")

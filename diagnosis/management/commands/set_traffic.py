@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from diagnosis.exceptions import ModelVersionError
-from diagnosis.models import ModelVersion
+from diagnosis.selectors.model_versions import model_version_serving
 from diagnosis.services.model_versions import STOPPED_SERVING_STATUS, model_version_set_traffic
 
 
@@ -35,8 +35,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         shares = parse_shares(options["shares"])
-        before = dict(ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE, traffic_share__gt=0)
-                      .values_list("version", "traffic_share"))
+        before = {version.version: version.traffic_share for version in model_version_serving()}
         try:
             serving = model_version_set_traffic(shares=shares)
         except ModelVersionError as exc:

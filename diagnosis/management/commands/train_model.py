@@ -7,23 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import CommandError
-from django.utils import timezone
 
-from diagnosis import ml
+from diagnosis.exceptions import InvalidInputError, ModelVersionError
 from diagnosis.management.version_option import ModelVersionOptionCommand
-from diagnosis.exceptions import ModelVersionError
-from diagnosis.services.model_versions import model_version_activate, model_version_register
-
-
-def weights_argument(value: str) -> str | None:
-    """``imagenet`` | ``none`` | a local weights file (Keras cannot download ImageNet weights without internet)."""
-    if value.lower() == "none":
-        return None
-    if value.lower() == "imagenet":
-        return "imagenet"
-    if not Path(value).is_file():
-        raise CommandError(f"--weights: no such file {value!r}. Use imagenet, none or a path to a weights file.")
-    return str(Path(value).resolve())
+from diagnosis.services.training import model_version_train, training_options_clean
 
 
 class Command(ModelVersionOptionCommand):
@@ -45,36 +32,19 @@ class Command(ModelVersionOptionCommand):
         parser.add_argument("--activate", action="store_true", help="Make the new version the active one.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from mlcore.training import train
-        from mlcore.training_config import TrainConfig
-
-        data_dir = Path(options["data_dir"])
-        if not (data_dir / "train").is_dir():
-            raise CommandError(f"--data-dir {data_dir} has no train/ folder (expected train/NORMAL, train/PNEUMONIA).")
-        if not 0.5 <= options["target_sensitivity"] < 1.0:
-            raise CommandError("--target-sensitivity must be in [0.5, 1).")
-        version = options["version"] or timezone.now().strftime("v%Y%m%d-%H%M%S")
-        output = Path(options["output"]) if options["output"] else ml.model_storage_dir()
-        if (output / version).exists():
-            raise CommandError(f"{output / version} already exists; choose another --version.")
-        config = TrainConfig(
-            data_dir=str(data_dir.resolve()), output_dir=str(output.resolve()), image_size=options["image_size"],
-            weights=weights_argument(options["weights"]), batch_size=options["batch_size"],
-            phase1_epochs=options["phase1_epochs"], phase2_epochs=options["phase2_epochs"],
-            target_sensitivity=options["target_sensitivity"], seed=options["seed"], version=version,
-        )
         try:
-            result = train(config, progress=self._report_progress)
-        except (ValueError, RuntimeError, OSError) as exc:
-            raise CommandError(str(exc)) from exc
+            training = training_options_clean(
+                data_dir=str(Path(options["data_dir"]).resolve()), image_size=options["image_size"],
+                weights=options["weights"], phase1_epochs=options["phase1_epochs"],
+                phase2_epochs=options["phase2_epochs"], batch_size=options["batch_size"],
+                target_sensitivity=options["target_sensitivity"], version=options["version"],
+                output_dir=options["output"] or None, seed=options["seed"])
+            model_version, result = model_version_train(options=training, activate=options["activate"],
+                                                        progress=self._report_progress)
+        except (InvalidInputError, ModelVersionError) as exc:
+            raise CommandError(exc.message) from exc
         self.stdout.write(f"Validation data: {result.manifest.dataset.get('val_source', 'val folder')}")
         self._print_summary(result)
-        try:
-            model_version = model_version_register(path=result.artifact_dir, version=version)
-            if options["activate"]:
-                model_version_activate(model_version=model_version)
-        except ModelVersionError as exc:
-            raise CommandError(exc.message) from exc
         state = "registered and activated" if options["activate"] else "registered"
         self.stdout.write(self.style.SUCCESS(f"Model version {model_version.version} {state}: {result.artifact_dir}"))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, QuerySet, Sum
 from django.http import HttpRequest, HttpResponse
@@ -21,9 +21,11 @@ from diagnosis.models import Prediction, Study
 INFERENCE_BUCKETS_S = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 QUEUE_WAIT_BUCKETS_S = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0)
 
+_Bound = TypeVar("_Bound")  # how the field counts: milliseconds (float) or a duration (timedelta)
 
-def _histogram(name: str, doc: str, queryset: QuerySet, field: str, buckets: tuple[object, ...],
-               to_seconds: Callable[[object], float]) -> HistogramMetricFamily:
+
+def _histogram(name: str, doc: str, queryset: QuerySet[Any], field: str, buckets: tuple[_Bound, ...],
+               to_seconds: Callable[[_Bound], float]) -> HistogramMetricFamily:
     """A cumulative histogram counted by the database, one COUNT per bucket in a single query."""
     aggregates: dict[str, Any] = {f"le_{i}": Count("pk", filter=Q(**{f"{field}__lte": bound}))
                                   for i, bound in enumerate(buckets)}
@@ -53,17 +55,17 @@ class DatabaseCollector:
         yield _histogram(
             "pneumoweb_inference_seconds", "Model forward + Grad-CAM time per study.",
             Prediction.objects.filter(is_shadow=False), "inference_ms",
-            tuple(bound * 1000 for bound in INFERENCE_BUCKETS_S), lambda ms: float(ms) / 1000)  # type: ignore[arg-type]
+            tuple(bound * 1000 for bound in INFERENCE_BUCKETS_S), lambda ms: float(ms) / 1000)
         waits = Study.objects.exclude(started_at=None).annotate(
             wait=ExpressionWrapper(F("started_at") - F("created_at"), output_field=DurationField()))
         yield _histogram(
             "pneumoweb_queue_wait_seconds", "Time from upload to a worker starting the study.", waits, "wait",
             tuple(timedelta(seconds=bound) for bound in QUEUE_WAIT_BUCKETS_S),
-            lambda wait: wait.total_seconds())  # type: ignore[attr-defined]
+            lambda wait: wait.total_seconds())
 
 
 _registry = CollectorRegistry(auto_describe=False)
-_registry.register(DatabaseCollector())  # type: ignore[arg-type]
+_registry.register(DatabaseCollector())
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

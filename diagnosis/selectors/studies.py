@@ -1,20 +1,19 @@
-"""Selectors: every read of studies for a user goes through here, so visibility rules live in one place."""
+"""Who may see what: every read of studies for a user goes through here, so visibility rules live in one place."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Prefetch, QuerySet
 
-from diagnosis.models import ModelVersion, Prediction, Review, Study
+from diagnosis.models import Prediction, Review, Study
 
 RADIOLOGIST_GROUP = "radiologist"
 INTEGRATOR_GROUP = "integrator"
 
-UserLike = AbstractBaseUser | AnonymousUser
+UserLike = User | AnonymousUser
 
 
 def _in_group(user: Any, name: str) -> bool:
@@ -55,7 +54,7 @@ def study_list_visible_to(
     """Studies this user may see, in worklist order: highest priority first, then longest waiting."""
     if user_is_radiologist(user):
         queryset = Study.objects.all()
-    elif user_is_integrator(user):
+    elif user.is_authenticated and user_is_integrator(user):
         queryset = Study.objects.filter(uploaded_by=user)
     else:
         queryset = Study.objects.none()
@@ -89,13 +88,11 @@ def study_latest_review(study: Study) -> Review | None:
     return study.reviews.select_related("reviewer").order_by("-created_at").first()
 
 
-def model_version_list() -> QuerySet[ModelVersion]:
-    return ModelVersion.objects.order_by("-created_at")
 
-
-def model_version_serving() -> list[ModelVersion]:
-    return list(ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE, traffic_share__gt=0).order_by("id"))
-
-
-def model_version_shadows() -> list[ModelVersion]:
-    return list(ModelVersion.objects.filter(status=ModelVersion.Status.SHADOW).order_by("id"))
+def study_find(study_id: str) -> Study | None:
+    """A study by id for staff pages (admin), or None for a missing study or a malformed id."""
+    try:
+        key = uuid.UUID(str(study_id))
+    except ValueError:
+        return None
+    return Study.objects.filter(pk=key).first()

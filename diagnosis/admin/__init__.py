@@ -1,24 +1,32 @@
 """Django admin: the model lifecycle (versions, training runs, A/B report) and read-only clinical records.
 
-Admin pages only parse input, call a service or selector and render (``diagnosis.admin_views``). Nothing here
-imports TensorFlow: anything that needs it (training, calibrating on a labelled folder) is a Celery task.
+Admin pages only parse input (``forms``), call a service or selector and render (``model_version_views``,
+``training_run_views``; numbers are formatted by ``display``). Nothing here imports TensorFlow: anything that
+needs it (training, calibrating on a labelled folder, importing a .h5) is a Celery task, enqueued on commit by a
+service.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
-from diagnosis import admin_views
+from diagnosis.admin import display, model_version_views, training_run_views
 from diagnosis.models import AuditEvent, ModelVersion, Prediction, Review, Study, TrainingRun
+from diagnosis.selectors.performance import population_note, versions_live_performance, versions_score_drift
+from diagnosis.selectors.studies import study_find
+from diagnosis.services.studies import study_record_view
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # ModelAdmin[...] fails at runtime
     """Versions are registered from an artifact path and changed only through the lifecycle actions (audited)."""
 
     list_display = ("version", "status_badge", "share", "threshold_display", "validated", "live_agreement",
@@ -38,29 +46,44 @@ class ModelVersionAdmin(admin.ModelAdmin):
         wrap = self.admin_site.admin_view
         info = "diagnosis_modelversion"
         return [
-            path("register/", wrap(self._view(admin_views.model_version_register_view)), name=f"{info}_register"),
-            path("traffic/", wrap(self._view(admin_views.model_version_traffic_view)), name=f"{info}_traffic"),
-            path("ab-report/", wrap(self._view(admin_views.ab_report_view)), name=f"{info}_ab_report"),
-            path("<int:pk>/action/<slug:action>/", wrap(self._view(admin_views.model_version_action_view)),
+            path("register/", wrap(self._view(model_version_views.model_version_register_view)),
+                 name=f"{info}_register"),
+            path("traffic/", wrap(self._view(model_version_views.model_version_traffic_view)), name=f"{info}_traffic"),
+            path("ab-report/", wrap(self._view(model_version_views.ab_report_view)), name=f"{info}_ab_report"),
+            path("<int:pk>/action/<slug:action>/", wrap(self._view(model_version_views.model_version_action_view)),
                  name=f"{info}_action"),
-            path("<int:pk>/plots/<str:name>", wrap(self._view(admin_views.model_version_plot_view)),
+            path("<int:pk>/plots/<str:name>", wrap(self._view(model_version_views.model_version_plot_view)),
                  name=f"{info}_plot"),
             *super().get_urls(),
         ]
 
-    def _view(self, view: Any) -> Any:
-        def bound(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def _view(self, view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+        def bound(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             return view(request, self, *args, **kwargs)
 
         return bound
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
                     extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        return admin_views.model_version_detail_view(request, self, object_id)
+        return model_version_views.model_version_detail_view(request, self, object_id)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        extra = {"population_note": admin_views.population_note(), **(extra_context or {})}
-        return super().changelist_view(request, extra_context=extra)
+        extra = {"population_note": population_note(), **(extra_context or {})}
+        response = super().changelist_view(request, extra_context=extra)
+        if isinstance(response, TemplateResponse) and response.context_data and "cl" in response.context_data:
+            self._attach_live_figures(list(response.context_data["cl"].result_list))
+        return response
+
+    @staticmethod
+    def _attach_live_figures(versions: list[ModelVersion]) -> None:
+        # The page's versions, fetched once and cached by the queryset, get their live figures from two queries in
+        # all; the columns below read them instead of querying once per row.
+        live = versions_live_performance(model_versions=versions)
+        drift = versions_score_drift(model_versions=versions)
+        for version in versions:
+            # Plain attributes on this page's instances only, not model fields: nothing else reads or saves them.
+            version.changelist_live = live[version.pk]  # type: ignore[attr-defined]
+            version.changelist_drift = drift[version.pk]  # type: ignore[attr-defined]
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: ModelVersion) -> str:
@@ -80,15 +103,17 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.display(description="live agreement")
     def live_agreement(self, obj: ModelVersion) -> str:
-        return admin_views.live_agreement_text(obj)
+        live = getattr(obj, "changelist_live", None) or versions_live_performance(model_versions=[obj])[obj.pk]
+        return display.live_agreement_text(live)
 
     @admin.display(description="score drift")
-    def drift_warning(self, obj: ModelVersion) -> str:
-        return admin_views.drift_cell(obj)
+    def drift_warning(self, obj: ModelVersion) -> str | SafeString:
+        drift = getattr(obj, "changelist_drift", None) or versions_score_drift(model_versions=[obj])[obj.pk]
+        return display.drift_cell(drift)
 
 
 @admin.register(TrainingRun)
-class TrainingRunAdmin(admin.ModelAdmin):
+class TrainingRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # as above
     """Launch a training run (queue ``training``), watch its progress, cancel it. Runs are never deleted."""
 
     list_display = ("__str__", "version", "status", "progress_text", "val_auc_display", "eta_display", "created_by",
@@ -101,22 +126,22 @@ class TrainingRunAdmin(admin.ModelAdmin):
 
     def get_urls(self) -> list[URLPattern]:
         def cancel(request: HttpRequest, pk: int) -> HttpResponse:
-            return admin_views.training_run_cancel_view(request, self, pk)
+            return training_run_views.training_run_cancel_view(request, self, pk)
 
         return [path("<int:pk>/cancel/", self.admin_site.admin_view(cancel), name="diagnosis_trainingrun_cancel"),
                 *super().get_urls()]
 
     def add_view(self, request: HttpRequest, form_url: str = "",
                  extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        return admin_views.training_run_add_view(request, self)
+        return training_run_views.training_run_add_view(request, self)
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
                     extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        return admin_views.training_run_detail_view(request, self, object_id)
+        return training_run_views.training_run_detail_view(request, self, object_id)
 
     @admin.display(description="progress")
     def progress_text(self, obj: TrainingRun) -> str:
-        return admin_views.training_progress_text(obj)
+        return display.training_progress_text(obj)
 
     @admin.display(description="val AUC (best)")
     def val_auc_display(self, obj: TrainingRun) -> str:
@@ -129,17 +154,18 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def eta_display(self, obj: TrainingRun) -> str:
         if obj.status != TrainingRun.Status.RUNNING or obj.eta_seconds is None:
             return "—"
-        return f"≤ {admin_views.format_duration(obj.eta_seconds)}"
+        return f"≤ {display.format_duration(obj.eta_seconds)}"
 
     @admin.display(description="model version")
     def model_version_link(self, obj: TrainingRun) -> str:
-        if obj.model_version_id is None:
+        version = obj.model_version  # None without a query when the run registered no version
+        if version is None:
             return "—"
         url = reverse("admin:diagnosis_modelversion_change", args=[obj.model_version_id])
-        return format_html('<a href="{}">{}</a>', url, obj.model_version.version)
+        return format_html('<a href="{}">{}</a>', url, version.version)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # as above
     """Clinical records and the audit trail: viewable by staff, never added, changed or deleted from admin."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -170,7 +196,11 @@ class StudyAdmin(ReadOnlyAdmin):
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
                     extra_context: dict[str, Any] | None = None) -> HttpResponse:
         response = super().change_view(request, object_id, form_url, extra_context)
-        admin_views.study_record_admin_view(request, object_id, response)
+        # Opening a study's record is a view of patient data: audited as the dashboard audits it.
+        if request.method == "GET" and response.status_code == 200 and request.user.is_authenticated:
+            study = study_find(object_id)
+            if study is not None:
+                study_record_view(study=study, user=request.user, request=request)
         return response
 
 

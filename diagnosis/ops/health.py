@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import functools
-import os
-from datetime import timedelta
-from pathlib import Path
-
-from django.conf import settings
+from celery import current_app
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
-from django.utils import timezone
 
-from diagnosis.models import ModelVersion, WorkerHeartbeat
+from diagnosis import ml
+from diagnosis.exceptions import ModelArtifactError
+from diagnosis.selectors.model_versions import model_version_serving
+from diagnosis.selectors.workers import worker_live_count
 
 WORKER_FRESH_SECONDS = 60
 
@@ -29,38 +26,28 @@ def _check_database() -> str:
 
 
 def _check_broker() -> str:
-    from pneumoweb.celery import app
-
-    with app.connection_for_write() as conn:
+    with current_app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
     return "ok"
 
 
 def _check_worker() -> str:
-    fresh = timezone.now() - timedelta(seconds=WORKER_FRESH_SECONDS)
-    live = WorkerHeartbeat.objects.filter(last_seen__gte=fresh).count()
+    live = worker_live_count(within_seconds=WORKER_FRESH_SECONDS)
     if not live:
         raise RuntimeError(f"no worker heartbeat in the last {WORKER_FRESH_SECONDS} s")
     return f"ok ({live} live)"
 
 
-@functools.lru_cache(maxsize=16)
-def _weights_sha256(path: str, mtime_ns: int, size: int) -> str:
-    # Cached on (path, mtime, size): a 100 MB hash per probe would make the probe itself a load.
-    from mlcore.artifact import file_sha256
-
-    return file_sha256(Path(path))
-
-
 def _check_model() -> str:
-    serving = list(ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE, traffic_share__gt=0))
+    serving = model_version_serving()
     if not serving:
         raise RuntimeError("no active model version")
     for version in serving:
-        weights = Path(version.path) / "model.keras"
-        stat = os.stat(weights)
-        if _weights_sha256(str(weights), stat.st_mtime_ns, stat.st_size) != version.sha256:
-            raise RuntimeError(f"{version.version}: model.keras does not match its registered sha256")
+        # The gateway's weights check: hashed once per version of the file, so probing stays cheap.
+        try:
+            ml.verify_weights(version)
+        except ModelArtifactError as exc:
+            raise RuntimeError(f"{version.version}: {exc.message}") from None
     return "ok (" + ", ".join(v.version for v in serving) + ")"
 
 

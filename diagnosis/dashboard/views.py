@@ -15,6 +15,8 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -23,10 +25,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from diagnosis import selectors
+from diagnosis.dashboard.forms import ReviewForm, UploadForm, WorklistFilterForm
 from diagnosis.exceptions import ApplicationError
-from diagnosis.forms import ReviewForm, UploadForm, WorklistFilterForm
 from diagnosis.models import ModelVersion, Prediction, Review, Study
+from diagnosis.selectors import studies as selectors
 from diagnosis.services.reviews import review_create
 from diagnosis.services.studies import study_create_from_upload, study_record_view
 
@@ -64,6 +66,14 @@ def radiologist_required_json(view: View) -> View:
     return wrapper
 
 
+def _user(request: HttpRequest) -> User:
+    """The logged-in user of a view behind ``radiologist_required`` or ``radiologist_required_json``."""
+    user = request.user
+    if not user.is_authenticated:
+        raise PermissionDenied  # never reached: both decorators answer anonymous requests first
+    return user
+
+
 # --- Worklist ----------------------------------------------------------------------------------------------------
 
 
@@ -87,7 +97,7 @@ def _worklist_context(request: HttpRequest) -> dict[str, Any]:
     form = WorklistFilterForm(request.GET)
     filters = form.filters()
     studies = selectors.study_list_visible_to(user=request.user, **filters)
-    page: Page = Paginator(studies, WORKLIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    page: Page[Study] = Paginator(studies, WORKLIST_PAGE_SIZE).get_page(request.GET.get("page"))
     rows = [
         WorklistRow(
             study=study,
@@ -121,7 +131,7 @@ def worklist(request: HttpRequest) -> HttpResponse:
 def worklist_rows(request: HttpRequest) -> JsonResponse:
     """What the worklist's script polls: the table body and pagination for the same filters and page."""
     context = _worklist_context(request)
-    page: Page = context["page"]
+    page: Page[Study] = context["page"]
     return JsonResponse(
         {
             "rows_html": render_to_string("diagnosis/_worklist_rows.html", context, request=request),
@@ -139,7 +149,7 @@ def worklist_rows(request: HttpRequest) -> JsonResponse:
 
 def _create_study(request: HttpRequest, upload: Any, patient_id: str, accession_number: str) -> Study:
     return study_create_from_upload(
-        upload=upload, uploaded_by=request.user, source=Study.Source.DASHBOARD, patient_id=patient_id,
+        upload=upload, uploaded_by=_user(request), source=Study.Source.DASHBOARD, patient_id=patient_id,
         accession_number=accession_number, request=request,
     )
 
@@ -216,7 +226,7 @@ def _render_study(
     request: HttpRequest, study: Study, *, form: ReviewForm | None = None, status: int = 200
 ) -> HttpResponse:
     # Every render shows patient data, so every render is audited.
-    study_record_view(study=study, user=request.user, request=request, what="study")
+    study_record_view(study=study, user=_user(request), request=request, what="study")
     prediction = selectors.study_primary_prediction(study)
     if form is None:
         form = ReviewForm(initial={"finding": prediction.label if prediction is not None else None})
@@ -257,7 +267,7 @@ def study_review(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
         return _render_study(request, study, form=form, status=400)
     try:
         review = review_create(
-            study=study, reviewer=request.user, finding=form.cleaned_data["finding"],
+            study=study, reviewer=_user(request), finding=form.cleaned_data["finding"],
             comment=form.cleaned_data["comment"], request=request,
         )
     except ApplicationError as exc:

@@ -1,8 +1,9 @@
 """Live performance of model versions on radiologist-reviewed studies, the A/B report and score drift (reads only).
 
 Truth is the LATEST review of a study (it stands, as everywhere else). Each version is judged on its own stored
-predictions, primary or shadow, at the threshold it predicted with. Statistics come from :mod:`mlcore.stats`
-(pure NumPy): Wilson intervals, McNemar's exact test for paired comparisons, ROC AUC, population stability index.
+predictions, primary or shadow, at the threshold it predicted with. Statistics come from mlcore through the
+gateway (pure NumPy): Wilson intervals, McNemar's exact test for paired comparisons, ROC AUC, population stability
+index. Functions named ``versions_*`` compute the same figures for many versions in a fixed number of queries.
 
 Caveats that every printout carries (``PERFORMANCE_CAVEATS``): only reviewed studies count, and a radiologist
 reviewing a study saw the serving version's output, which can favour it over a shadow version.
@@ -22,8 +23,8 @@ from django.conf import settings
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
+from diagnosis.ml import mcnemar_exact, population_stability_index, roc_auc, wilson_interval
 from diagnosis.models import ModelVersion, Prediction, Review
-from mlcore.stats import mcnemar_exact, population_stability_index, roc_auc, wilson_interval
 
 #: Fewer paired reviewed studies than this and the A/B report declines to compare two versions.
 AB_MIN_PAIRED_STUDIES = 20
@@ -57,6 +58,11 @@ class ReviewedPrediction:
     is_shadow: bool
 
 
+def population_note() -> str:
+    """Who the models' performance figures hold for (the sample data is pediatric): shown wherever they appear."""
+    return str(settings.PNEUMO_POPULATION_NOTE)
+
+
 def version_role(model_version: ModelVersion) -> str:
     """``serving``, ``shadow``, or the status of a version that does neither (``registered``, ``retired``)."""
     if model_version.is_serving:
@@ -66,23 +72,32 @@ def version_role(model_version: ModelVersion) -> str:
     return str(model_version.status)
 
 
+def _reviewed_predictions_by_version(
+    model_versions: list[ModelVersion], since: dt.datetime | None = None
+) -> dict[int, list[ReviewedPrediction]]:
+    """Each version's predictions (primary and shadow) on reviewed studies, latest review as truth: one query."""
+    latest_finding = Review.objects.filter(study=OuterRef("study_id")).order_by("-created_at", "-id").values(
+        "finding")[:1]
+    queryset = Prediction.objects.filter(model_version__in=model_versions).annotate(
+        truth=Subquery(latest_finding)).filter(truth__isnull=False)
+    if since is not None:
+        queryset = queryset.filter(created_at__gte=since)
+    rows = queryset.order_by("model_version_id", "study_id").values_list(
+        "model_version_id", "study_id", "probability", "label", "truth", "is_shadow")
+    positive = Prediction.Label.PNEUMONIA
+    grouped: dict[int, list[ReviewedPrediction]] = {version.pk: [] for version in model_versions}
+    for version_id, study_id, probability, label, truth, is_shadow in rows:
+        grouped[version_id].append(ReviewedPrediction(
+            study_id=study_id, probability=float(probability), predicted_positive=label == positive,
+            truth_positive=truth == Review.Finding.PNEUMONIA, is_shadow=is_shadow))
+    return grouped
+
+
 def version_reviewed_predictions(
     *, model_version: ModelVersion, since: dt.datetime | None = None
 ) -> list[ReviewedPrediction]:
     """This version's predictions (primary and shadow) on reviewed studies, with the latest review as truth."""
-    latest_finding = Review.objects.filter(study=OuterRef("study_id")).order_by("-created_at", "-id").values(
-        "finding")[:1]
-    queryset = Prediction.objects.filter(model_version=model_version).annotate(
-        truth=Subquery(latest_finding)).filter(truth__isnull=False)
-    if since is not None:
-        queryset = queryset.filter(created_at__gte=since)
-    rows = queryset.order_by("study_id").values_list("study_id", "probability", "label", "truth", "is_shadow")
-    positive = Prediction.Label.PNEUMONIA
-    return [
-        ReviewedPrediction(study_id=study_id, probability=float(probability), predicted_positive=label == positive,
-                           truth_positive=truth == Review.Finding.PNEUMONIA, is_shadow=is_shadow)
-        for study_id, probability, label, truth, is_shadow in rows
-    ]
+    return _reviewed_predictions_by_version([model_version], since)[model_version.pk]
 
 
 def _rate(successes: int, n: int) -> dict[str, Any]:
@@ -112,6 +127,17 @@ def version_live_performance(*, model_version: ModelVersion, since: dt.datetime 
     findings are present.
     """
     rows = version_reviewed_predictions(model_version=model_version, since=since)
+    return _live_performance(model_version, rows, since)
+
+
+def versions_live_performance(*, model_versions: list[ModelVersion]) -> dict[int, dict[str, Any]]:
+    """:func:`version_live_performance` of each version (by primary key), in one query for all of them."""
+    grouped = _reviewed_predictions_by_version(model_versions)
+    return {version.pk: _live_performance(version, grouped[version.pk], None) for version in model_versions}
+
+
+def _live_performance(model_version: ModelVersion, rows: list[ReviewedPrediction],
+                      since: dt.datetime | None) -> dict[str, Any]:
     c = _confusion(rows)
     n = len(rows)
     return {
@@ -133,7 +159,7 @@ def version_live_performance(*, model_version: ModelVersion, since: dt.datetime 
         "ppv": _rate(c["tp"], c["tp"] + c["fp"]),
         "npv": _rate(c["tn"], c["tn"] + c["fn"]),
         "auc": _auc(rows),
-        "population_note": settings.PNEUMO_POPULATION_NOTE,
+        "population_note": population_note(),
     }
 
 
@@ -170,9 +196,13 @@ def _class_comparison(truth: np.ndarray, first: np.ndarray, second: np.ndarray, 
     mask = truth == positive
     test = _paired_test(first[mask] == positive, second[mask] == positive)
     n = test["n"]
-    first_rate = test["first_correct"] / n if n else None
-    second_rate = test["second_correct"] / n if n else None
-    difference = first_rate - second_rate if n else None
+    first_rate: float | None = None
+    second_rate: float | None = None
+    difference: float | None = None
+    if n:
+        first_rate = test["first_correct"] / n
+        second_rate = test["second_correct"] / n
+        difference = first_rate - second_rate
     return {**test, "first": first_rate, "second": second_rate, "difference": difference}
 
 
@@ -223,7 +253,7 @@ def ab_report(*, versions: list[ModelVersion] | None = None) -> dict[str, Any]:
     rows = {mv.pk: version_reviewed_predictions(model_version=mv) for mv in chosen}
     pairs = [ab_compare(a, b, rows[a.pk], rows[b.pk]) for a, b in itertools.combinations(chosen, 2)]
     drift = [score_drift(model_version=mv) for mv in chosen]
-    caveats = [settings.PNEUMO_POPULATION_NOTE, *PERFORMANCE_CAVEATS]
+    caveats = [population_note(), *PERFORMANCE_CAVEATS]
     if len(pairs) > 1:
         caveats.append(f"{len(pairs)} comparisons: p-values are not adjusted for multiple comparisons.")
     if any(d["drifted"] for d in drift):
@@ -235,7 +265,7 @@ def ab_report(*, versions: list[ModelVersion] | None = None) -> dict[str, Any]:
         "drift": drift,
         "significance_level": SIGNIFICANCE_LEVEL,
         "min_paired_studies": AB_MIN_PAIRED_STUDIES,
-        "population_note": settings.PNEUMO_POPULATION_NOTE,
+        "population_note": population_note(),
         "caveats": caveats,
     }
 
@@ -243,7 +273,7 @@ def ab_report(*, versions: list[ModelVersion] | None = None) -> dict[str, Any]:
 # --- Score drift ------------------------------------------------------------------------------------------------
 
 def _window_start(moment: dt.datetime) -> dt.datetime:
-    return moment.astimezone(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    return moment.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def score_drift(
@@ -254,6 +284,25 @@ def score_drift(
     ``drifted`` is True when the latest window with at least ``DRIFT_MIN_WINDOW_PREDICTIONS`` predictions has a PSI
     above ``limit`` (default ``settings.PNEUMO_PSI_LIMIT``). ``message`` says it in a sentence.
     """
+    moments = Prediction.objects.filter(model_version=model_version).order_by("created_at").values_list(
+        "created_at", "probability")
+    return _score_drift(model_version, list(moments.iterator(chunk_size=5000)), window_days=window_days, bins=bins,
+                        limit=limit)
+
+
+def versions_score_drift(*, model_versions: list[ModelVersion]) -> dict[int, dict[str, Any]]:
+    """:func:`score_drift` (default windows and limit) of each version, by primary key, in one query."""
+    moments: dict[int, list[tuple[dt.datetime, float]]] = {version.pk: [] for version in model_versions}
+    with_baseline = [version for version in model_versions if version.validation_scores]
+    rows = Prediction.objects.filter(model_version__in=with_baseline).order_by("created_at").values_list(
+        "model_version_id", "created_at", "probability")
+    for version_id, created_at, probability in rows.iterator(chunk_size=5000):
+        moments[version_id].append((created_at, probability))
+    return {version.pk: _score_drift(version, moments[version.pk]) for version in model_versions}
+
+
+def _score_drift(model_version: ModelVersion, moments: list[tuple[dt.datetime, float]], *, window_days: int = 7,
+                 bins: int = 10, limit: float | None = None) -> dict[str, Any]:
     if window_days < 1:
         raise ValueError(f"window_days must be >= 1. Received: {window_days}")
     limit = float(settings.PNEUMO_PSI_LIMIT if limit is None else limit)
@@ -266,14 +315,12 @@ def score_drift(
         result["message"] = f"{model_version.version}: no validation baseline, so score drift cannot be measured."
         return result
     grouped: dict[int, list[float]] = defaultdict(list)
-    moments = Prediction.objects.filter(model_version=model_version).order_by("created_at").values_list(
-        "created_at", "probability")
-    origin: dt.datetime | None = None
-    for created_at, probability in moments.iterator(chunk_size=5000):
-        origin = origin or _window_start(created_at)
+    # Windows start at midnight UTC of the first prediction (no prediction: no window, the origin is unused).
+    origin = _window_start(moments[0][0]) if moments else dt.datetime.now(dt.UTC)
+    for created_at, probability in moments:
         grouped[(created_at - origin).days // window_days].append(float(probability))
     for index, scores in sorted(grouped.items()):
-        start = origin + dt.timedelta(days=index * window_days)  # type: ignore[operator]
+        start = origin + dt.timedelta(days=index * window_days)
         psi = population_stability_index(baseline, scores, bins=bins) if len(
             scores) >= DRIFT_MIN_WINDOW_PREDICTIONS else None
         result["windows"].append({

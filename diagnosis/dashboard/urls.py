@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from diagnosis import views
+from diagnosis.dashboard import views
 
 app_name = "dashboard"
 

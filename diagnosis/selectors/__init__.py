@@ -1,0 +1,1 @@
+"""Selectors: every read of the database that is more than a primary-key lookup lives in this package."""

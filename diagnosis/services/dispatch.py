@@ -1,0 +1,36 @@
+"""Send work to the Celery workers once the current transaction has committed.
+
+Services address tasks by name rather than importing ``diagnosis.tasks``: the tasks call the services, so an import
+the other way would close a loop. Each name is the task's module path plus its function name (Celery's default), and
+``CELERY_TASK_ROUTES`` routes the TensorFlow-heavy ones to the ``training`` queue.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from celery import current_app
+from django.db import transaction
+
+STUDY_RUN_INFERENCE = "diagnosis.tasks.inference.study_run_inference"
+STUDIES_REQUEUE_STUCK = "diagnosis.tasks.inference.studies_requeue_stuck"
+TRAINING_RUN_EXECUTE = "diagnosis.tasks.training.training_run_execute"
+MODEL_VERSION_CALIBRATE_ON_FOLDER = "diagnosis.tasks.lifecycle.model_version_calibrate_on_folder"
+MODEL_VERSION_REGISTER = "diagnosis.tasks.lifecycle.model_version_register"
+
+TASK_NAMES = (STUDY_RUN_INFERENCE, STUDIES_REQUEUE_STUCK, TRAINING_RUN_EXECUTE, MODEL_VERSION_CALIBRATE_ON_FOLDER,
+              MODEL_VERSION_REGISTER)
+
+
+def _send(task_name: str, args: tuple[object, ...]) -> None:
+    current_app.tasks[task_name].delay(*args)
+
+
+def enqueue_on_commit(task_name: str, *args: object) -> None:
+    """Queue ``task_name(*args)`` after the surrounding transaction commits (at once outside one).
+
+    A worker must never look for a row that is not committed yet, or that a rollback removed.
+    """
+    if task_name not in TASK_NAMES:
+        raise ValueError(f"Unknown task {task_name!r}. Known: {', '.join(TASK_NAMES)}")
+    transaction.on_commit(partial(_send, task_name, args))
