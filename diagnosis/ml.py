@@ -46,9 +46,9 @@ if TYPE_CHECKING:
     from mlcore.inference import InferenceResult as InferenceResult
     from mlcore.inference import Predictor as Predictor
     from mlcore.metrics import EvaluationReport as EvaluationReport
-    from mlcore.training import TrainingProgress as TrainingProgress
     from mlcore.training import TrainingResult as TrainingResult
     from mlcore.training_config import TrainConfig as TrainConfig
+    from mlcore.training_progress import TrainingProgress as TrainingProgress
     from mlcore.upload_check import UploadInfo as UploadInfo
 
 logger = logging.getLogger(__name__)
@@ -93,6 +93,7 @@ def _domain_errors() -> Iterator[None]:
 
 # --- Uploads -----------------------------------------------------------------------------------------------------
 
+
 def inspect_upload(data: bytes, *, max_pixels: int) -> UploadInfo:
     """Format, header dimensions and DICOM structure of an upload, without decoding pixels (safe in the web process).
 
@@ -105,6 +106,7 @@ def inspect_upload(data: bytes, *, max_pixels: int) -> UploadInfo:
 
 
 # --- Artifacts and the weights check -----------------------------------------------------------------------------
+
 
 def model_storage_dir() -> Path:
     path = Path(settings.PNEUMO_MODEL_DIR)
@@ -196,6 +198,7 @@ def wrap_h5_model(source: Path, out_dir: Path, *, version: str) -> Manifest:
 
 # --- Inference (workers only) ------------------------------------------------------------------------------------
 
+
 @functools.lru_cache(maxsize=8)
 def _predictor(version_id: int, path: str, sha256: str) -> Predictor:
     # Keyed on id, path and sha256: a re-registered artifact at the same id is never served from a stale cache.
@@ -235,6 +238,7 @@ def predict(version: ModelVersion, data: bytes) -> InferenceResult:
 
 # --- Calibration ---------------------------------------------------------------------------------------------------
 
+
 def calibrate_scores(y_true: Sequence[int], scores: Sequence[float], target_sensitivity: float) -> CalibrationResult:
     """The highest threshold reaching the target sensitivity on labelled scores (NumPy only)."""
     from mlcore import calibration
@@ -257,6 +261,7 @@ def calibrate_on_folder(version: ModelVersion, folder: Path, target_sensitivity:
 
 # --- Training and evaluation (workers and commands) ------------------------------------------------------------------
 
+
 def train_config(**options: Any) -> TrainConfig:
     """A validated training configuration (``ModelVersionError`` with mlcore's reason when refused)."""
     from mlcore.training_config import TrainConfig
@@ -265,22 +270,28 @@ def train_config(**options: Any) -> TrainConfig:
         return TrainConfig(**options)
 
 
-def train(config: TrainConfig, *, progress: Callable[[TrainingProgress], None] | None = None,
-          should_stop: Callable[[], bool] | None = None) -> TrainingResult:
+def train(
+    config: TrainConfig,
+    *,
+    progress: Callable[[TrainingProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainingResult:
     """Train per the specification. Raises ``TrainingCancelledError`` when ``should_stop`` says so.
 
     Other errors of the training code propagate as they are: the caller records them on the run.
     """
     from mlcore import training
+    from mlcore.training_progress import TrainingCancelled
 
     try:
         return training.train(config, progress=progress, should_stop=should_stop)
-    except training.TrainingCancelled as exc:
+    except TrainingCancelled as exc:
         raise TrainingCancelledError(str(exc)) from exc
 
 
-def evaluate_folder(artifact_dir: str | Path, data_dir: str | Path, out_dir: str | Path, *,
-                    threshold: float | None = None) -> EvaluationReport:
+def evaluate_folder(
+    artifact_dir: str | Path, data_dir: str | Path, out_dir: str | Path, *, threshold: float | None = None
+) -> EvaluationReport:
     """Evaluate an artifact on a labelled folder and write its report and plots (TensorFlow: commands only)."""
     from mlcore import evaluation
 
@@ -291,4 +302,3 @@ def evaluate_folder(artifact_dir: str | Path, data_dir: str | Path, out_dir: str
 def reset_caches() -> None:
     """Forget loaded predictors (tests, and a worker told that an artifact was replaced)."""
     _predictor.cache_clear()
-

@@ -101,8 +101,11 @@ class Manifest:
         if not isinstance(data, Mapping):
             raise ArtifactError("manifest must be a JSON object")
         names = [f.name for f in dataclasses.fields(cls)]
-        required = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING
-                    and f.default_factory is dataclasses.MISSING]
+        required = [
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
         missing = [name for name in required if name not in data]
         if missing:
             raise ArtifactError(f"manifest lacks fields: {', '.join(missing)}")
@@ -195,13 +198,20 @@ def git_revision(repo_dir: str | os.PathLike[str] | None = None) -> str:
     # "git" from PATH with fixed arguments, as a developer would run it: the revision is provenance only.
     try:
         head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10  # noqa: S607
+            ["git", "rev-parse", "HEAD"],  # noqa: S607
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
         if head.returncode != 0:
             return "unknown"
         status = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],  # noqa: S607
-            cwd=cwd, capture_output=True, text=True, timeout=10,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -358,21 +368,43 @@ def create_demo_artifact(
 
     model = build_classifier(image_size=image_size, weights=None, seed=seed)
     return save_uncalibrated_artifact(
-        model, out_dir, version=version, image_size=image_size, note=DEMO_NOTE, dataset={},
-        training={"note": DEMO_NOTE, "weights": None, "seed": seed}, population=f"none: {DEMO_NOTE}",
+        model,
+        out_dir,
+        version=version,
+        image_size=image_size,
+        note=DEMO_NOTE,
+        dataset={},
+        training={"note": DEMO_NOTE, "weights": None, "seed": seed},
+        population=f"none: {DEMO_NOTE}",
     )
 
 
 def save_uncalibrated_artifact(
-    model: keras.Model, out_dir: str | os.PathLike[str], *, version: str, image_size: int, note: str,
-    dataset: Mapping[str, Any], training: Mapping[str, Any], population: str,
+    model: keras.Model,
+    out_dir: str | os.PathLike[str],
+    *,
+    version: str,
+    image_size: int,
+    note: str,
+    dataset: Mapping[str, Any],
+    training: Mapping[str, Any],
+    population: str,
 ) -> Manifest:
     """Save a model that was never validated here: threshold 0.5 marked uncalibrated, the spec's preprocessing.
 
     Such a version must be calibrated before it takes traffic (demo models and imported notebook .h5 files).
     """
     return save_artifact(
-        model, out_dir, version=version, preprocessing=PreprocessingConfig(image_size=image_size).to_dict(),
-        threshold=0.5, threshold_method={"method": "uncalibrated", "note": note}, validated=False,
-        validation_metrics=None, test_metrics=None, dataset=dataset, training=training, population=population,
+        model,
+        out_dir,
+        version=version,
+        preprocessing=PreprocessingConfig(image_size=image_size).to_dict(),
+        threshold=0.5,
+        threshold_method={"method": "uncalibrated", "note": note},
+        validated=False,
+        validation_metrics=None,
+        test_metrics=None,
+        dataset=dataset,
+        training=training,
+        population=population,
     )

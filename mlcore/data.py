@@ -111,9 +111,7 @@ def _read_split(root: Path) -> SplitFiles | None:
     return SplitFiles(tuple(paths), tuple(labels)) if paths else None
 
 
-def grouped_split(
-    split: SplitFiles, *, fraction: float, seed: int
-) -> tuple[SplitFiles, SplitFiles]:
+def grouped_split(split: SplitFiles, *, fraction: float, seed: int) -> tuple[SplitFiles, SplitFiles]:
     """Split into ``(rest, held_out)`` by patient, stratified by class.
 
     Patients are grouped per class; in each class whole patients are drawn in a seeded
@@ -201,7 +199,9 @@ def discover_dataset(
         logger.warning(
             "carved validation split has only %d NORMAL / %d PNEUMONIA images (< %d): "
             "thresholds chosen on it are noisy",
-            held.count(0), held.count(1), min_val_per_class,
+            held.count(0),
+            held.count(1),
+            min_val_per_class,
         )
     return DatasetSplits(str(root), rest, held, test, val_source)
 

@@ -50,9 +50,7 @@ def find_labelled_folder(data_dir: str | os.PathLike[str], *, split: str = "test
     for candidate in (root, root / split):
         if all((candidate / name).is_dir() for name in CLASS_NAMES):
             return candidate
-    raise FileNotFoundError(
-        f"{root} has neither NORMAL/ and PNEUMONIA/ nor {split}/NORMAL/ and {split}/PNEUMONIA/"
-    )
+    raise FileNotFoundError(f"{root} has neither NORMAL/ and PNEUMONIA/ nor {split}/NORMAL/ and {split}/PNEUMONIA/")
 
 
 def list_labelled_files(folder: Path) -> tuple[list[str], list[int]]:
@@ -61,7 +59,8 @@ def list_labelled_files(folder: Path) -> tuple[list[str], list[int]]:
     labels: list[int] = []
     for label, name in enumerate(CLASS_NAMES):
         files = sorted(
-            p for p in (folder / name).iterdir()
+            p
+            for p in (folder / name).iterdir()
             if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
         )
         paths += [str(p) for p in files]
@@ -201,7 +200,12 @@ def evaluate_folder(
     out.mkdir(parents=True, exist_ok=True)
     examples = build_gradcam_examples(artifact.model, config, paths, labels, scores, thr)
     plots = write_evaluation_plots(
-        labels, scores, report, out, population=population, gradcam_examples=examples,
+        labels,
+        scores,
+        report,
+        out,
+        population=population,
+        gradcam_examples=examples,
         title_suffix=f" ({folder.name})",
     )
     document: dict[str, Any] = {

@@ -61,7 +61,11 @@ def wrap_h5_model(h5_path: str | os.PathLike[str], out_dir: str | os.PathLike[st
     sha256 = file_sha256(source)
     note = f"imported from notebook .h5 {source.name}; calibrate before serving"
     manifest = save_uncalibrated_artifact(
-        model, out_dir, version=version, image_size=image_size, note=note,
+        model,
+        out_dir,
+        version=version,
+        image_size=image_size,
+        note=note,
         dataset={"source": "original training notebook", "file": source.name, "sha256": sha256},
         training={"note": note, "imported_from": source.name, "h5_sha256": sha256, **_h5_attributes(source)},
         population=f"{KERMANY_POPULATION} (as documented for the original training notebook)",
@@ -96,8 +100,13 @@ def _check_structure(model: keras.Model, name: str) -> int:
             f"Received: {len(model.inputs)} inputs and {len(model.outputs)} outputs"
         )
     input_shape = tuple(model.inputs[0].shape)
-    if (len(input_shape) != 4 or input_shape[3] != 3 or input_shape[1] != input_shape[2]
-            or not isinstance(input_shape[1], int) or input_shape[1] < MIN_IMAGE_SIZE):
+    if (
+        len(input_shape) != 4
+        or input_shape[3] != 3
+        or input_shape[1] != input_shape[2]
+        or not isinstance(input_shape[1], int)
+        or input_shape[1] < MIN_IMAGE_SIZE
+    ):
         raise ArtifactError(
             f"{name}: expected an input of shape (None, S, S, 3) with a fixed S >= {MIN_IMAGE_SIZE}. "
             f"Received: {input_shape}"
@@ -136,5 +145,8 @@ def _h5_attributes(source: Path) -> dict[str, str]:
     """Keras and backend versions recorded in the file, for provenance (empty when absent)."""
     with _open_hdf5(source) as handle:
         values = {key: handle.attrs.get(key) for key in ("keras_version", "backend")}
-    return {f"h5_{key}": value.decode() if isinstance(value, bytes) else str(value)
-            for key, value in values.items() if value is not None}
+    return {
+        f"h5_{key}": value.decode() if isinstance(value, bytes) else str(value)
+        for key, value in values.items()
+        if value is not None
+    }

@@ -152,10 +152,7 @@ def _bootstrap_ci(
         values["pr_auc"] = _fast_average_precision(t, s)
         for name in CI_METRICS:
             samples[name].append(values[name])
-    return {
-        name: (float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5)))
-        for name, vals in samples.items()
-    }
+    return {name: (float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5))) for name, vals in samples.items()}
 
 
 def evaluate(

@@ -144,9 +144,7 @@ def _build_base(inputs: keras.KerasTensor, weights: str | None) -> keras.Model:
             ) from exc
     path = weights
     if not is_h5_path(path):
-        raise WeightsUnavailableError(
-            f"Weights file must be a .h5 or .weights.h5 file, got {path!r}. {_WEIGHTS_HINT}"
-        )
+        raise WeightsUnavailableError(f"Weights file must be a .h5 or .weights.h5 file, got {path!r}. {_WEIGHTS_HINT}")
     base = keras.applications.ResNet50(include_top=False, weights=None, input_tensor=inputs)
     try:
         # Same call Keras itself makes for the downloaded file: legacy .h5 is loaded by

@@ -61,7 +61,12 @@ def _finish(fig: Figure, path: Path, population: str) -> None:
 
 
 def plot_roc(
-    y_true: npt.ArrayLike, y_score: npt.ArrayLike, report: EvaluationReport, path: Path, *, population: str,
+    y_true: npt.ArrayLike,
+    y_score: npt.ArrayLike,
+    report: EvaluationReport,
+    path: Path,
+    *,
+    population: str,
     title_suffix: str = "",
 ) -> None:
     """ROC curve with the operating point of ``report.threshold``."""
@@ -77,17 +82,29 @@ def plot_roc(
     ax.plot(fpr, tpr, lw=2, label=label)
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="chance")
     ax.plot(
-        [1 - report.specificity], [report.sensitivity], "ro",
+        [1 - report.specificity],
+        [report.sensitivity],
+        "ro",
         label=f"threshold {report.threshold:.3f}: sens {report.sensitivity:.2f}, spec {report.specificity:.2f}",
     )
-    ax.set(xlabel="1 - specificity (false positive rate)", ylabel="sensitivity (true positive rate)",
-           xlim=(0, 1), ylim=(0, 1.01), title=f"ROC curve{title_suffix}")
+    ax.set(
+        xlabel="1 - specificity (false positive rate)",
+        ylabel="sensitivity (true positive rate)",
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+        title=f"ROC curve{title_suffix}",
+    )
     ax.legend(loc="lower right", fontsize=8)
     _finish(fig, path, population)
 
 
 def plot_precision_recall(
-    y_true: npt.ArrayLike, y_score: npt.ArrayLike, report: EvaluationReport, path: Path, *, population: str,
+    y_true: npt.ArrayLike,
+    y_score: npt.ArrayLike,
+    report: EvaluationReport,
+    path: Path,
+    *,
+    population: str,
     title_suffix: str = "",
 ) -> None:
     """Precision-recall curve; the prevalence line is the chance level."""
@@ -100,8 +117,13 @@ def plot_precision_recall(
     prevalence = report.n_positive / report.n
     ax.axhline(prevalence, color="k", ls="--", lw=1, label=f"prevalence {prevalence:.2f}")
     ax.plot([report.sensitivity], [report.precision], "ro", label=f"threshold {report.threshold:.3f}")
-    ax.set(xlabel="recall (sensitivity)", ylabel="precision (PPV)", xlim=(0, 1), ylim=(0, 1.01),
-           title=f"Precision-recall{title_suffix}")
+    ax.set(
+        xlabel="recall (sensitivity)",
+        ylabel="precision (PPV)",
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+        title=f"Precision-recall{title_suffix}",
+    )
     ax.legend(loc="lower left", fontsize=8)
     _finish(fig, path, population)
 
@@ -119,13 +141,25 @@ def plot_confusion_matrix(report: EvaluationReport, path: Path, *, population: s
             pct = 100 * matrix[i, j] / rows[i, 0] if rows[i, 0] else 0.0
             color = "white" if matrix[i, j] > matrix.max() / 2 else "black"
             ax.text(j, i, f"{int(matrix[i, j])}\n({pct:.1f}%)", ha="center", va="center", color=color)
-    ax.set(xticks=[0, 1], yticks=[0, 1], xticklabels=["NORMAL", "PNEUMONIA"], yticklabels=["NORMAL", "PNEUMONIA"],
-           xlabel="predicted", ylabel="true", title=f"Confusion matrix @ {report.threshold:.3f}{title_suffix}")
+    ax.set(
+        xticks=[0, 1],
+        yticks=[0, 1],
+        xticklabels=["NORMAL", "PNEUMONIA"],
+        yticklabels=["NORMAL", "PNEUMONIA"],
+        xlabel="predicted",
+        ylabel="true",
+        title=f"Confusion matrix @ {report.threshold:.3f}{title_suffix}",
+    )
     _finish(fig, path, population)
 
 
 def plot_threshold_tradeoff(
-    y_true: npt.ArrayLike, y_score: npt.ArrayLike, report: EvaluationReport, path: Path, *, population: str,
+    y_true: npt.ArrayLike,
+    y_score: npt.ArrayLike,
+    report: EvaluationReport,
+    path: Path,
+    *,
+    population: str,
     title_suffix: str = "",
 ) -> None:
     """Sensitivity and specificity as functions of the threshold."""
@@ -138,14 +172,24 @@ def plot_threshold_tradeoff(
     ax.plot(thresholds[finite], tpr[finite], label="sensitivity", drawstyle="steps-post")
     ax.plot(thresholds[finite], 1 - fpr[finite], label="specificity", drawstyle="steps-post")
     ax.axvline(report.threshold, color="r", ls="--", lw=1, label=f"chosen {report.threshold:.3f}")
-    ax.set(xlabel="threshold on P(PNEUMONIA)", ylabel="rate", xlim=(0, 1), ylim=(0, 1.01),
-           title=f"Threshold trade-off{title_suffix}")
+    ax.set(
+        xlabel="threshold on P(PNEUMONIA)",
+        ylabel="rate",
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+        title=f"Threshold trade-off{title_suffix}",
+    )
     ax.legend(loc="center left", fontsize=8)
     _finish(fig, path, population)
 
 
 def plot_calibration(
-    y_true: npt.ArrayLike, y_score: npt.ArrayLike, path: Path, *, population: str, title_suffix: str = "",
+    y_true: npt.ArrayLike,
+    y_score: npt.ArrayLike,
+    path: Path,
+    *,
+    population: str,
+    title_suffix: str = "",
     n_bins: int = 10,
 ) -> None:
     """Reliability diagram (observed fraction of PNEUMONIA per predicted-probability bin)."""
@@ -157,8 +201,13 @@ def plot_calibration(
     ax = fig.add_subplot()
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfectly calibrated")
     ax.plot(mean_pred, frac_pos, "o-", label="model")
-    ax.set(xlabel="mean predicted P(PNEUMONIA)", ylabel="observed fraction PNEUMONIA", xlim=(0, 1), ylim=(0, 1.01),
-           title=f"Calibration{title_suffix}")
+    ax.set(
+        xlabel="mean predicted P(PNEUMONIA)",
+        ylabel="observed fraction PNEUMONIA",
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+        title=f"Calibration{title_suffix}",
+    )
     ax.legend(loc="upper left", fontsize=8)
     _finish(fig, path, population)
 
@@ -182,7 +231,11 @@ def plot_training_history(history: dict[str, dict[str, list[float]]], path: Path
 
 
 def plot_gradcam_grid(
-    examples: Sequence[GradCamExample], path: Path, *, population: str, threshold: float | None = None,
+    examples: Sequence[GradCamExample],
+    path: Path,
+    *,
+    population: str,
+    threshold: float | None = None,
     columns: int = 4,
 ) -> None:
     """Grid of Grad-CAM overlays at the images' original aspect ratios."""

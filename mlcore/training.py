@@ -14,7 +14,6 @@ The run works in ``output_dir/.<version>.partial/`` and is renamed to
 from __future__ import annotations
 
 import logging
-import math
 import shutil
 import time
 from collections.abc import Callable
@@ -29,6 +28,13 @@ from mlcore.data import DatasetSplits, SplitFiles, class_weights, dataset_summar
 from mlcore.evaluation import build_gradcam_examples, per_image_records
 from mlcore.metrics import EvaluationReport, evaluate, threshold_for_sensitivity
 from mlcore.training_config import TrainConfig
+from mlcore.training_progress import (
+    PHASE_NAMES,
+    TrainingCancelled,
+    TrainingProgress,
+    finite_or_none,
+    make_progress_callback,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -36,42 +42,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlcore.config import PreprocessingConfig
 
 logger = logging.getLogger(__name__)
-
-PHASE_NAMES = {1: "head (base frozen)", 2: "fine-tuning"}
-_STOP_POLL_SECONDS = 10.0  # should_stop may hit a database: poll within epochs at most this often
-
-
-class TrainingCancelled(Exception):
-    """``should_stop`` returned True; no artifact was saved."""
-
-
-@dataclass(frozen=True)
-class TrainingProgress:
-    """Progress after one epoch.
-
-    Attributes:
-        phase: 1 or 2. phase_name: Human-readable phase.
-        epoch: Epoch just finished (1-based). epochs: Maximum epochs of this phase.
-        loss, val_loss, auc, val_auc: Epoch metrics (None when not logged).
-        best_val_auc: Best validation AUC of this phase so far.
-        seconds_per_epoch: Wall time of this epoch (training + validation).
-        images_per_second: Training images / training time of this epoch.
-        eta_seconds: Upper-bound estimate for the remaining epochs of all phases at the
-            current pace (early stopping usually ends sooner).
-    """
-
-    phase: int
-    phase_name: str
-    epoch: int
-    epochs: int
-    loss: float | None
-    val_loss: float | None
-    auc: float | None
-    val_auc: float | None
-    best_val_auc: float | None
-    seconds_per_epoch: float
-    images_per_second: float
-    eta_seconds: float
 
 
 @dataclass(frozen=True)
@@ -83,87 +53,6 @@ class TrainingResult:
     history: dict[str, Any]
     validation: EvaluationReport
     test: EvaluationReport | None
-
-
-def _finite(value: Any) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _make_callback(
-    phase: int,
-    epochs: int,
-    n_train: int,
-    later_epochs: int,
-    progress: Callable[[TrainingProgress], None] | None,
-    should_stop: Callable[[], bool] | None,
-) -> Any:
-    """Keras callback for progress reports and cancellation (Keras imported lazily)."""
-    import keras
-
-    class _Progress(keras.callbacks.Callback):  # type: ignore[misc]  # Keras ships no type information
-        def __init__(self) -> None:
-            super().__init__()
-            self.cancelled = False
-            self.best: float | None = None
-            self.durations: list[float] = []
-            self._last_poll = time.monotonic()
-            self._epoch_start = 0.0
-            self._train_end: float | None = None
-
-        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            self._epoch_start = time.perf_counter()
-            self._train_end = None
-
-        def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:  # validation: training part is over
-            self._train_end = time.perf_counter()
-
-        def _poll(self) -> None:
-            if should_stop is not None and should_stop():
-                self.cancelled = True
-                self.model.stop_training = True
-
-        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-            if should_stop is not None and time.monotonic() - self._last_poll >= _STOP_POLL_SECONDS:
-                self._last_poll = time.monotonic()
-                self._poll()
-
-        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            logs = logs or {}
-            now = time.perf_counter()
-            seconds = now - self._epoch_start
-            train_seconds = (self._train_end or now) - self._epoch_start
-            self.durations.append(seconds)
-            val_auc = _finite(logs["val_auc"]) if "val_auc" in logs else None
-            if val_auc is not None and (self.best is None or val_auc > self.best):
-                self.best = val_auc
-            remaining = (epochs - epoch - 1) + later_epochs
-            # The first epoch of a phase includes graph tracing; later ones show the pace.
-            pace = float(np.mean(self.durations[1:] if len(self.durations) > 1 else self.durations))
-            report = TrainingProgress(
-                phase=phase,
-                phase_name=PHASE_NAMES[phase],
-                epoch=epoch + 1,
-                epochs=epochs,
-                loss=_finite(logs["loss"]) if "loss" in logs else None,
-                val_loss=_finite(logs["val_loss"]) if "val_loss" in logs else None,
-                auc=_finite(logs["auc"]) if "auc" in logs else None,
-                val_auc=val_auc,
-                best_val_auc=self.best,
-                seconds_per_epoch=seconds,
-                images_per_second=n_train / train_seconds if train_seconds > 0 else 0.0,
-                eta_seconds=remaining * pace,
-            )
-            logger.info(
-                "phase %d epoch %d/%d: loss %s val_auc %s (%.1f s, %.1f img/s, ETA <= %.0f s)",
-                phase, report.epoch, epochs, report.loss, val_auc, seconds, report.images_per_second,
-                report.eta_seconds,
-            )
-            if progress is not None:
-                progress(report)
-            self._poll()  # checked at every epoch end, whatever the poll interval
-
-    return _Progress()
 
 
 @dataclass(frozen=True)
@@ -202,17 +91,24 @@ def _run_phase(model: keras.Model, phase: int, run: _Run) -> tuple[dict[str, lis
     early = keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=patience, restore_best_weights=True)
     checkpoint = keras.callbacks.ModelCheckpoint(
         str(run.run_dir / "checkpoints" / f"phase{phase}_best.keras"),
-        monitor="val_auc", mode="max", save_best_only=True,
+        monitor="val_auc",
+        mode="max",
+        save_best_only=True,
     )
-    reporter = _make_callback(phase, epochs, run.n_train, later, run.progress, run.should_stop)
+    reporter = make_progress_callback(phase, epochs, run.n_train, later, run.progress, run.should_stop)
     logger.info("phase %d (%s): up to %d epochs at lr %g", phase, PHASE_NAMES[phase], epochs, lr)
     history = model.fit(
-        run.train_ds, validation_data=run.val_ds, epochs=epochs, class_weight=run.class_weights,
-        callbacks=[early, checkpoint, reporter], verbose=0, shuffle=False,  # tf.data shuffles itself
+        run.train_ds,
+        validation_data=run.val_ds,
+        epochs=epochs,
+        class_weight=run.class_weights,
+        callbacks=[early, checkpoint, reporter],
+        verbose=0,
+        shuffle=False,  # tf.data shuffles itself
     )
     if reporter.cancelled:
         raise TrainingCancelled(f"training cancelled during phase {phase}")
-    logs = {key: [_finite(v) for v in values] for key, values in history.history.items()}
+    logs = {key: [finite_or_none(v) for v in values] for key, values in history.history.items()}
     return logs, reporter.best
 
 
@@ -254,8 +150,12 @@ def _prepare_run_dir(config: TrainConfig, version: str) -> tuple[Path, Path]:
 
 
 def _evaluate_and_plot(
-    model: keras.Model, config: TrainConfig, splits: DatasetSplits, preprocessing: PreprocessingConfig,
-    val_ds: Any, plots_dir: Path,
+    model: keras.Model,
+    config: TrainConfig,
+    splits: DatasetSplits,
+    preprocessing: PreprocessingConfig,
+    val_ds: Any,
+    plots_dir: Path,
 ) -> tuple[float, EvaluationReport, EvaluationReport | None, dict[str, Any]]:
     """Choose the threshold on validation, evaluate validation (and test) at it, plot.
 
@@ -273,22 +173,35 @@ def _evaluate_and_plot(
     test_report: EvaluationReport | None = None
     if splits.test is not None:
         test_ds = make_tf_dataset(
-            splits.test.paths, splits.test.labels, preprocessing, training=False,
-            batch_size=config.batch_size, seed=config.seed, cache="none",
+            splits.test.paths,
+            splits.test.labels,
+            preprocessing,
+            training=False,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            cache="none",
         )
         s_test = model.predict(test_ds, verbose=0)[:, 0].astype(np.float64)
-        test_report = evaluate(splits.test.labels, s_test, threshold=threshold,
-                               n_bootstrap=config.n_bootstrap, seed=config.seed)
+        test_report = evaluate(
+            splits.test.labels, s_test, threshold=threshold, n_bootstrap=config.n_bootstrap, seed=config.seed
+        )
         named.append(("test", splits.test, s_test, test_report))
     evaluations: dict[str, Any] = {}
     for name, split, scores, report in named:
         examples = build_gradcam_examples(model, preprocessing, split.paths, split.labels, scores, threshold)
         files = write_evaluation_plots(
-            split.labels, scores, report, plots_dir, population=config.population,
-            gradcam_examples=examples, title_suffix=f" ({name})", prefix=f"{name}_",
+            split.labels,
+            scores,
+            report,
+            plots_dir,
+            population=config.population,
+            gradcam_examples=examples,
+            title_suffix=f" ({name})",
+            prefix=f"{name}_",
         )
         evaluations[name] = {
-            "report": report.to_dict(), "plots": files,
+            "report": report.to_dict(),
+            "plots": files,
             "per_image": per_image_records(split.paths, split.labels, scores, Path(splits.data_dir)),
         }
     return threshold, validation, test_report, evaluations
@@ -338,14 +251,25 @@ def train(
     weights = class_weights(splits.train.labels)
 
     def dataset(split: SplitFiles, *, training: bool) -> tf.data.Dataset:
-        return make_tf_dataset(split.paths, split.labels, preprocessing, training=training,
-                               batch_size=config.batch_size, seed=config.seed, cache=config.cache)
+        return make_tf_dataset(
+            split.paths,
+            split.labels,
+            preprocessing,
+            training=training,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            cache=config.cache,
+        )
 
     run = _Run(
         config=config,
         train_ds=dataset(splits.train, training=True),
         val_ds=dataset(splits.val, training=False),
-        class_weights=weights, n_train=len(splits.train), run_dir=run_dir, progress=progress, should_stop=should_stop,
+        class_weights=weights,
+        n_train=len(splits.train),
+        run_dir=run_dir,
+        progress=progress,
+        should_stop=should_stop,
     )
     model = build_classifier(image_size=config.image_size, weights=config.weights, seed=config.seed)
     try:
@@ -363,26 +287,43 @@ def train(
     # "Validated" needs enough validation images per class to measure the threshold at all.
     validated = min(validation.n_positive, validation.n_negative) >= config.min_val_per_class
     if not validated:
-        logger.warning("validation set too small (< %d per class): artifact marked validated=False",
-                       config.min_val_per_class)
+        logger.warning(
+            "validation set too small (< %d per class): artifact marked validated=False", config.min_val_per_class
+        )
     manifest = save_artifact(
-        model, run_dir, version=version, preprocessing=preprocessing.to_dict(), threshold=threshold,
+        model,
+        run_dir,
+        version=version,
+        preprocessing=preprocessing.to_dict(),
+        threshold=threshold,
         threshold_method={
-            "method": "target_sensitivity", "target": config.target_sensitivity, "on": "validation",
-            "n": validation.n, "val_source": splits.val_source,
-            "achieved_sensitivity": validation.sensitivity, "achieved_specificity": validation.specificity,
+            "method": "target_sensitivity",
+            "target": config.target_sensitivity,
+            "on": "validation",
+            "n": validation.n,
+            "val_source": splits.val_source,
+            "achieved_sensitivity": validation.sensitivity,
+            "achieved_specificity": validation.specificity,
         },
-        validated=validated, validation_metrics=validation.to_dict(),
-        test_metrics=test_report.to_dict() if test_report else None, dataset=summary,
+        validated=validated,
+        validation_metrics=validation.to_dict(),
+        test_metrics=test_report.to_dict() if test_report else None,
+        dataset=summary,
         training={
-            "config": config.to_dict(), "history": history, "selected_phase": selected,
-            "best_val_auc_during_training": best, "class_weights": {str(k): v for k, v in weights.items()},
-            "duration_s": round(time.perf_counter() - started, 1), "tensorflow": tf.__version__,
+            "config": config.to_dict(),
+            "history": history,
+            "selected_phase": selected,
+            "best_val_auc_during_training": best,
+            "class_weights": {str(k): v for k, v in weights.items()},
+            "duration_s": round(time.perf_counter() - started, 1),
+            "tensorflow": tf.__version__,
             "keras": keras.__version__,
         },
-        population=config.population, evaluations=evaluations,
+        population=config.population,
+        evaluations=evaluations,
     )
     run_dir.rename(final_dir)
-    logger.info("training finished in %.0f s: artifact %s, threshold %.4f", time.perf_counter() - started,
-                final_dir, threshold)
+    logger.info(
+        "training finished in %.0f s: artifact %s, threshold %.4f", time.perf_counter() - started, final_dir, threshold
+    )
     return TrainingResult(final_dir, manifest, history, validation, test_report)

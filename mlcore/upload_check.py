@@ -132,8 +132,18 @@ def _check_dicom_pixel_data(data: bytes) -> None:
                 )
     except (UnsupportedDicomError, CorruptImageError):
         raise
-    except (ValueError, TypeError, KeyError, AttributeError, EOFError, OSError, RecursionError, struct.error,
-            NotImplementedError, RuntimeError) as exc:
+    except (
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+        EOFError,
+        OSError,
+        RecursionError,
+        struct.error,
+        NotImplementedError,
+        RuntimeError,
+    ) as exc:
         raise CorruptImageError(f"The DICOM file is damaged and cannot be read ({type(exc).__name__}).") from exc
 
 

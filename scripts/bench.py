@@ -53,8 +53,9 @@ def ensure_database(url: str) -> None:
 
 
 def manage(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=900)
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
+    )
     if result.returncode != 0:
         raise SystemExit(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result.stdout
@@ -115,9 +116,15 @@ def run_live(env: dict[str, str], images: list[Path], token: str, port: int, log
     latencies = [parse_time(r["completed_at"]) - parse_time(r["created_at"]) for r in completed]
     span = max(parse_time(r["completed_at"]) for r in completed) - min(parse_time(r["created_at"]) for r in results)
     server_ms = [r["prediction"]["inference_ms"] for r in completed if r.get("prediction")]
-    return {"n": len(results), "failed": len(failed), "upload_s": submitted - started,
-            "p50_s": percentile(latencies, 0.5), "p95_s": percentile(latencies, 0.95),
-            "per_minute": len(completed) / span * 60, "worker_inference_ms_p50": percentile(server_ms, 0.5)}
+    return {
+        "n": len(results),
+        "failed": len(failed),
+        "upload_s": submitted - started,
+        "p50_s": percentile(latencies, 0.5),
+        "p95_s": percentile(latencies, 0.95),
+        "per_minute": len(completed) / span * 60,
+        "worker_inference_ms_p50": percentile(server_ms, 0.5),
+    }
 
 
 def run_bare(model_dir: Path, images: list[Path]) -> dict[str, float]:
@@ -139,8 +146,11 @@ def run_bare(model_dir: Path, images: list[Path]) -> dict[str, float]:
         t0 = time.perf_counter()
         predictor.predict(data)
         full.append((time.perf_counter() - t0) * 1000)
-    return {"bare_ms_p50": percentile(bare, 0.5), "bare_ms_p95": percentile(bare, 0.95),
-            "predict_ms_p50": percentile(full, 0.5)}
+    return {
+        "bare_ms_p50": percentile(bare, 0.5),
+        "bare_ms_p95": percentile(bare, 0.95),
+        "predict_ms_p50": percentile(full, 0.5),
+    }
 
 
 def main() -> None:
@@ -156,31 +166,86 @@ def main() -> None:
     database_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/pneumoweb")
     database_url = urllib.parse.urlparse(database_url)._replace(path="/pneumoweb_bench").geturl()
     ensure_database(database_url)
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="pneumoweb.settings.local", DATABASE_URL=database_url,
-               REDIS_URL=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"), PNEUMO_VAR_DIR=str(work),
-               PNEUMO_UPLOAD_RATE="100000/min", TF_CPP_MIN_LOG_LEVEL="2", DJANGO_DEBUG="0")
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="pneumoweb.settings.local",
+        DATABASE_URL=database_url,
+        REDIS_URL=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"),
+        PNEUMO_VAR_DIR=str(work),
+        PNEUMO_UPLOAD_RATE="100000/min",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        DJANGO_DEBUG="0",
+    )
     manage(env, "migrate", "--noinput")
     model_dir = Path(args.model_dir) if args.model_dir else work / "models" / f"bench-demo-{args.image_size}"
     if not args.model_dir and not (model_dir / "manifest.json").exists():
         print(f"building an untrained {args.image_size}px demo model (timings do not depend on training)...")
-        subprocess.run([sys.executable, "-c", "import sys; from mlcore.artifact import create_demo_artifact; "
-                        f"create_demo_artifact(sys.argv[1], image_size={args.image_size}, version=sys.argv[2])",
-                        str(model_dir), model_dir.name], cwd=ROOT, check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from mlcore.artifact import create_demo_artifact; "
+                f"create_demo_artifact(sys.argv[1], image_size={args.image_size}, version=sys.argv[2])",
+                str(model_dir),
+                model_dir.name,
+            ],
+            cwd=ROOT,
+            check=True,
+        )
     version = f"{model_dir.name}-{int(time.time())}"
-    manage(env, "shell", "-c",
-           "from diagnosis.services.model_versions import model_version_register as r, model_version_activate as a;"
-           f"a(model_version=r(path={str(model_dir)!r}, version={version!r}), allow_unvalidated=True)")
+    manage(
+        env,
+        "shell",
+        "-c",
+        "from diagnosis.services.model_versions import model_version_register as r, model_version_activate as a;"
+        f"a(model_version=r(path={str(model_dir)!r}, version={version!r}), allow_unvalidated=True)",
+    )
     token_out = manage(env, "create_integrator", f"bench-{int(time.time())}")
     token = token_out.split("API token:")[1].split()[0]
 
     port = free_port()
-    web = subprocess.Popen([sys.executable, "-m", "gunicorn", "pneumoweb.wsgi:application", "--bind",
-                            f"127.0.0.1:{port}", "--workers", "2", "--timeout", "120"], cwd=ROOT, env=env,
-                           stdout=(work / "web.log").open("w"), stderr=subprocess.STDOUT, start_new_session=True)
-    worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "pneumoweb", "worker", "-Q", "inference",
-                               "--concurrency", "1", "-n", f"bench-{os.getpid()}@localhost", "--loglevel", "WARNING"],
-                              cwd=ROOT, env=env, stdout=(work / "worker.log").open("w"), stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    web = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "pneumoweb.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--timeout",
+            "120",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=(work / "web.log").open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "pneumoweb",
+            "worker",
+            "-Q",
+            "inference",
+            "--concurrency",
+            "1",
+            "-n",
+            f"bench-{os.getpid()}@localhost",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=(work / "worker.log").open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         for _ in range(120):
             try:
@@ -196,19 +261,26 @@ def main() -> None:
     bare = run_bare(model_dir, images)
 
     print()
-    print(f"PneumoWeb bench: {live['n']} full-resolution Kermany X-rays (pediatric), model {args.image_size}px "
-          f"ResNet50 ({'untrained demo' if not args.model_dir else model_dir}), 1 worker, {os.cpu_count()} CPUs")
-    print(f"  upload → completed      p50 {live['p50_s']:.2f} s   p95 {live['p95_s']:.2f} s   "
-          f"(failed: {live['failed']})")
+    print(
+        f"PneumoWeb bench: {live['n']} full-resolution Kermany X-rays (pediatric), model {args.image_size}px "
+        f"ResNet50 ({'untrained demo' if not args.model_dir else model_dir}), 1 worker, {os.cpu_count()} CPUs"
+    )
+    print(
+        f"  upload → completed      p50 {live['p50_s']:.2f} s   p95 {live['p95_s']:.2f} s   (failed: {live['failed']})"
+    )
     print(f"  throughput              {live['per_minute']:.1f} studies/min with one worker")
-    print(f"  worker inference_ms     p50 {live['worker_inference_ms_p50']:.0f} ms "
-          "(forward + Grad-CAM, in the worker)")
-    print(f"  bare forward + Grad-CAM p50 {bare['bare_ms_p50']:.0f} ms   p95 {bare['bare_ms_p95']:.0f} ms "
-          "(this process)")
-    print(f"  full predict()          p50 {bare['predict_ms_p50']:.0f} ms "
-          "(decode + CLAHE + resize + forward + Grad-CAM + PNGs)")
-    print(f"  ratio end-to-end p50 / bare p50 = {live['p50_s'] * 1000 / bare['bare_ms_p50']:.1f}x; "
-          f"per-study cost at saturation / bare = {60_000 / live['per_minute'] / bare['bare_ms_p50']:.2f}x")
+    print(f"  worker inference_ms     p50 {live['worker_inference_ms_p50']:.0f} ms (forward + Grad-CAM, in the worker)")
+    print(
+        f"  bare forward + Grad-CAM p50 {bare['bare_ms_p50']:.0f} ms   p95 {bare['bare_ms_p95']:.0f} ms (this process)"
+    )
+    print(
+        f"  full predict()          p50 {bare['predict_ms_p50']:.0f} ms "
+        "(decode + CLAHE + resize + forward + Grad-CAM + PNGs)"
+    )
+    print(
+        f"  ratio end-to-end p50 / bare p50 = {live['p50_s'] * 1000 / bare['bare_ms_p50']:.1f}x; "
+        f"per-study cost at saturation / bare = {60_000 / live['per_minute'] / bare['bare_ms_p50']:.2f}x"
+    )
     (work / "results.json").write_text(json.dumps({"live": live, "bare": bare}, indent=2))
 
 

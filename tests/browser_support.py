@@ -13,8 +13,14 @@ CHROMIUM = Path("/usr/bin/chromium")
 # As the machine's own probe starts it: without the background-networking flags, Chromium's connections to the
 # outside are refused many at a time on a closed network.
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 SCREENS = Path("/tmp/pneumoweb-screens")
 TIMEOUT_MS = 15_000

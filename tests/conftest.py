@@ -145,8 +145,9 @@ def _remove_test_storage_at_exit() -> Any:
 def demo_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real, untrained 32 px artifact (model.keras + manifest.json), built once per session."""
     out = tmp_path_factory.mktemp("artifacts") / "demo-32"
-    code = ("import sys; from mlcore.artifact import create_demo_artifact; "
-            "create_demo_artifact(sys.argv[1], image_size=32, version='demo-32')")
-    subprocess.run([sys.executable, "-c", code, str(out)], check=True, cwd=ROOT, timeout=300,
-                   capture_output=True)
+    code = (
+        "import sys; from mlcore.artifact import create_demo_artifact; "
+        "create_demo_artifact(sys.argv[1], image_size=32, version='demo-32')"
+    )
+    subprocess.run([sys.executable, "-c", code, str(out)], check=True, cwd=ROOT, timeout=300, capture_output=True)
     return out

@@ -28,6 +28,7 @@ TEST_PASSWORD = "correct-horse-battery-staple"
 
 # --- Image bytes ------------------------------------------------------------------------------------------------
 
+
 def _png_chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
 
@@ -47,8 +48,12 @@ def png_bytes(width: int = 64, height: int = 64) -> bytes:
     row = bytes((x * 255) // max(width - 1, 1) for x in range(width))
     raw = b"".join(b"\x00" + row for _ in range(height))
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", zlib.compress(raw))
-            + _png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", zlib.compress(raw))
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def jpeg_bytes(width: int = 64, height: int = 64) -> bytes:
@@ -60,6 +65,7 @@ def jpeg_bytes(width: int = 64, height: int = 64) -> bytes:
 
 
 # --- Users ------------------------------------------------------------------------------------------------------
+
 
 def _add_roles(user: Any, names: list[str]) -> None:
     # get_or_create: a ``transactional_db`` test flushes the groups the data migration created.
@@ -109,6 +115,7 @@ class AdminFactory(UserFactory):
 
 # --- Model versions ---------------------------------------------------------------------------------------------
 
+
 class ModelVersionFactory(DjangoModelFactory):
     """A calibrated, validated, active version taking all traffic (its artifact folder need not exist)."""
 
@@ -138,6 +145,7 @@ def _serving_version() -> ModelVersion:
 
 
 # --- Studies, predictions, reviews ------------------------------------------------------------------------------
+
 
 class StudyFactory(DjangoModelFactory):
     """A queued PNG study. ``StudyFactory(completed=True)`` also has its display PNG and ``completed_at``."""

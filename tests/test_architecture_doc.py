@@ -29,13 +29,19 @@ def test_every_module_path_in_the_architecture_doc_exists() -> None:
 
 def test_the_checker_sees_a_path_that_does_not_exist() -> None:
     assert named_paths("`diagnosis/services/` (`nope.py`) and `mlcore/gone.py`") == {
-        "diagnosis/services/", "diagnosis/services/nope.py", "mlcore/gone.py"}
+        "diagnosis/services/",
+        "diagnosis/services/nope.py",
+        "mlcore/gone.py",
+    }
 
 
 def test_every_package_of_the_app_is_described() -> None:
     text = DOC.read_text(encoding="utf-8")
-    packages = [p.name for p in (ROOT / "diagnosis").iterdir()
-                if p.is_dir() and (p / "__init__.py").exists() and p.name != "migrations"]
+    packages = [
+        p.name
+        for p in (ROOT / "diagnosis").iterdir()
+        if p.is_dir() and (p / "__init__.py").exists() and p.name != "migrations"
+    ]
     assert packages
     undocumented = sorted(name for name in packages if f"diagnosis/{name}/" not in text)
     assert not undocumented, f"docs/ARCHITECTURE.md does not say what these folders hold: {undocumented}"

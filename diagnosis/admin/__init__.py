@@ -29,8 +29,16 @@ from diagnosis.services.studies import study_record_view
 class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # ModelAdmin[...] fails at runtime
     """Versions are registered from an artifact path and changed only through the lifecycle actions (audited)."""
 
-    list_display = ("version", "status_badge", "share", "threshold_display", "validated", "live_agreement",
-                    "drift_warning", "created_at")
+    list_display = (
+        "version",
+        "status_badge",
+        "share",
+        "threshold_display",
+        "validated",
+        "live_agreement",
+        "drift_warning",
+        "created_at",
+    )
     list_display_links = ("version",)
     list_filter = ("status", "validated")
     search_fields = ("version",)
@@ -46,14 +54,21 @@ class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # ModelAdm
         wrap = self.admin_site.admin_view
         info = "diagnosis_modelversion"
         return [
-            path("register/", wrap(self._view(model_version_views.model_version_register_view)),
-                 name=f"{info}_register"),
+            path(
+                "register/", wrap(self._view(model_version_views.model_version_register_view)), name=f"{info}_register"
+            ),
             path("traffic/", wrap(self._view(model_version_views.model_version_traffic_view)), name=f"{info}_traffic"),
             path("ab-report/", wrap(self._view(model_version_views.ab_report_view)), name=f"{info}_ab_report"),
-            path("<int:pk>/action/<slug:action>/", wrap(self._view(model_version_views.model_version_action_view)),
-                 name=f"{info}_action"),
-            path("<int:pk>/plots/<str:name>", wrap(self._view(model_version_views.model_version_plot_view)),
-                 name=f"{info}_plot"),
+            path(
+                "<int:pk>/action/<slug:action>/",
+                wrap(self._view(model_version_views.model_version_action_view)),
+                name=f"{info}_action",
+            ),
+            path(
+                "<int:pk>/plots/<str:name>",
+                wrap(self._view(model_version_views.model_version_plot_view)),
+                name=f"{info}_plot",
+            ),
             *super().get_urls(),
         ]
 
@@ -63,8 +78,9 @@ class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # ModelAdm
 
         return bound
 
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
-                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         return model_version_views.model_version_detail_view(request, self, object_id)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
@@ -87,8 +103,9 @@ class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # ModelAdm
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: ModelVersion) -> str:
-        return format_html('<span class="lifecycle-badge lifecycle-badge--{}">{}</span>', obj.status,
-                           obj.get_status_display())
+        return format_html(
+            '<span class="lifecycle-badge lifecycle-badge--{}">{}</span>', obj.status, obj.get_status_display()
+        )
 
     @admin.display(description="traffic", ordering="traffic_share")
     def share(self, obj: ModelVersion) -> str:
@@ -98,8 +115,9 @@ class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # ModelAdm
     def threshold_display(self, obj: ModelVersion) -> str:
         if obj.is_calibrated:
             return f"{obj.threshold:.4f}"
-        return format_html('{} <span class="lifecycle-badge lifecycle-badge--uncalibrated">uncalibrated</span>',
-                           f"{obj.threshold:.4f}")
+        return format_html(
+            '{} <span class="lifecycle-badge lifecycle-badge--uncalibrated">uncalibrated</span>', f"{obj.threshold:.4f}"
+        )
 
     @admin.display(description="live agreement")
     def live_agreement(self, obj: ModelVersion) -> str:
@@ -116,8 +134,17 @@ class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # ModelAdm
 class TrainingRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # as above
     """Launch a training run (queue ``training``), watch its progress, cancel it. Runs are never deleted."""
 
-    list_display = ("__str__", "version", "status", "progress_text", "val_auc_display", "eta_display", "created_by",
-                    "created_at", "model_version_link")
+    list_display = (
+        "__str__",
+        "version",
+        "status",
+        "progress_text",
+        "val_auc_display",
+        "eta_display",
+        "created_by",
+        "created_at",
+        "model_version_link",
+    )
     list_filter = ("status",)
     search_fields = ("version", "data_dir")
 
@@ -128,15 +155,19 @@ class TrainingRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # as above
         def cancel(request: HttpRequest, pk: int) -> HttpResponse:
             return training_run_views.training_run_cancel_view(request, self, pk)
 
-        return [path("<int:pk>/cancel/", self.admin_site.admin_view(cancel), name="diagnosis_trainingrun_cancel"),
-                *super().get_urls()]
+        return [
+            path("<int:pk>/cancel/", self.admin_site.admin_view(cancel), name="diagnosis_trainingrun_cancel"),
+            *super().get_urls(),
+        ]
 
-    def add_view(self, request: HttpRequest, form_url: str = "",
-                 extra_context: dict[str, Any] | None = None) -> HttpResponse:
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         return training_run_views.training_run_add_view(request, self)
 
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
-                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         return training_run_views.training_run_detail_view(request, self, object_id)
 
     @admin.display(description="progress")
@@ -193,8 +224,9 @@ class StudyAdmin(ReadOnlyAdmin):
     # Image files are patient data served only by the dashboard's permission-checked views, never by a raw link.
     exclude = ("file", "display_image")
 
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
-                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         response = super().change_view(request, object_id, form_url, extra_context)
         # Opening a study's record is a view of patient data: audited as the dashboard audits it.
         if request.method == "GET" and response.status_code == 200 and request.user.is_authenticated:

@@ -12,8 +12,13 @@ from diagnosis.selectors.performance import population_note
 
 
 def admin_context(request: HttpRequest, model_admin: admin.ModelAdmin[Any], title: str, **extra: Any) -> dict[str, Any]:
-    return {**model_admin.admin_site.each_context(request), "opts": model_admin.model._meta, "title": title,
-            "population_note": population_note(), **extra}
+    return {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "title": title,
+        "population_note": population_note(),
+        **extra,
+    }
 
 
 def require(allowed: bool) -> None:

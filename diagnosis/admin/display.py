@@ -11,14 +11,33 @@ from django.utils.safestring import SafeString
 from diagnosis.models import ModelVersion, TrainingRun
 
 METRIC_LABELS = {
-    "auc_roc": "AUC-ROC", "auc": "AUC-ROC", "pr_auc": "PR-AUC", "sensitivity": "Sensitivity",
-    "specificity": "Specificity", "precision": "Precision (PPV)", "accuracy": "Accuracy", "f1": "F1",
+    "auc_roc": "AUC-ROC",
+    "auc": "AUC-ROC",
+    "pr_auc": "PR-AUC",
+    "sensitivity": "Sensitivity",
+    "specificity": "Specificity",
+    "precision": "Precision (PPV)",
+    "accuracy": "Accuracy",
+    "f1": "F1",
 }
-LIVE_RATES = (("agreement", "Agreement with the radiologist"), ("sensitivity", "Sensitivity"),
-              ("specificity", "Specificity"), ("ppv", "PPV (precision)"), ("npv", "NPV"))
+LIVE_RATES = (
+    ("agreement", "Agreement with the radiologist"),
+    ("sensitivity", "Sensitivity"),
+    ("specificity", "Specificity"),
+    ("ppv", "PPV (precision)"),
+    ("npv", "NPV"),
+)
 TRAINING_KEYS = ("selected_phase", "best_val_auc_during_training", "duration_s", "tensorflow", "keras", "note")
-CONFIG_KEYS = ("image_size", "weights", "batch_size", "phase1_epochs", "phase2_epochs", "target_sensitivity",
-               "seed", "data_dir")
+CONFIG_KEYS = (
+    "image_size",
+    "weights",
+    "batch_size",
+    "phase1_epochs",
+    "phase2_epochs",
+    "target_sensitivity",
+    "seed",
+    "data_dir",
+)
 
 
 def format_estimate(value: Any, ci: Any = None, *, digits: int = 3) -> str:
@@ -117,6 +136,7 @@ def training_summary(version: ModelVersion) -> list[tuple[str, str]]:
 
 # --- Live performance and drift (figures from diagnosis.selectors.performance) ---------------------------------------
 
+
 def live_rows(live: dict[str, Any]) -> list[dict[str, str]]:
     """The rates of ``version_live_performance`` as display rows: name, value (95% CI …), k/n."""
     rows = []
@@ -124,8 +144,9 @@ def live_rows(live: dict[str, Any]) -> list[dict[str, str]]:
         rate = live[key]
         text = format_estimate(rate["value"], rate["ci95"])
         value, _, ci = text.partition(" ")
-        rows.append({"key": key, "label": label, "text": text, "value": value, "ci": ci,
-                     "counts": f"{rate['k']}/{rate['n']}"})
+        rows.append(
+            {"key": key, "label": label, "text": text, "value": value, "ci": ci, "counts": f"{rate['k']}/{rate['n']}"}
+        )
     return rows
 
 
@@ -138,18 +159,30 @@ def live_agreement_text(live: dict[str, Any]) -> str:
 
 def drift_cell(drift: dict[str, Any]) -> str | SafeString:
     if drift["drifted"]:
-        return format_html('<span class="lifecycle-badge lifecycle-badge--drift" title="{}">drift: PSI {} &gt; {}'
-                           "</span>", drift["message"], f"{drift['latest_psi']:.2f}", f"{drift['limit']:.2f}")
+        return format_html(
+            '<span class="lifecycle-badge lifecycle-badge--drift" title="{}">drift: PSI {} &gt; {}</span>',
+            drift["message"],
+            f"{drift['latest_psi']:.2f}",
+            f"{drift['limit']:.2f}",
+        )
     return "—" if drift["latest_psi"] is None else f"PSI {drift['latest_psi']:.2f}"
 
 
 def drift_windows(drift: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{**w, "start_date": w["start"][:10], "end_date": w["end"][:10],
-             "psi_text": "—" if w["psi"] is None else f"{w['psi']:.3f}", "mean_text": f"{w['mean_score']:.3f}"}
-            for w in drift["windows"]]
+    return [
+        {
+            **w,
+            "start_date": w["start"][:10],
+            "end_date": w["end"][:10],
+            "psi_text": "—" if w["psi"] is None else f"{w['psi']:.3f}",
+            "mean_text": f"{w['mean_score']:.3f}",
+        }
+        for w in drift["windows"]
+    ]
 
 
 # --- Training runs --------------------------------------------------------------------------------------------------
+
 
 def training_progress_text(run: TrainingRun) -> str:
     if run.status == TrainingRun.Status.QUEUED:

@@ -31,7 +31,7 @@ from diagnosis.selectors.model_versions import (
     model_version_plot_path,
     model_version_traffic_candidates,
 )
-from diagnosis.services import calibration, model_versions
+from diagnosis.services import calibration, model_registration, model_versions
 
 if TYPE_CHECKING:
     ModelAdmin = admin.ModelAdmin[Any]
@@ -60,21 +60,39 @@ def model_version_detail_view(request: HttpRequest, model_admin: ModelAdmin, obj
     require(model_admin.has_view_permission(request, version))
     live = performance.version_live_performance(model_version=version)
     drift = performance.score_drift(model_version=version)
-    plots = [{"name": name, "url": reverse("admin:diagnosis_modelversion_plot", args=[version.pk, name])}
-             for name in model_version_plot_names(version)]
-    return TemplateResponse(request, "admin/diagnosis/modelversion/detail.html", admin_context(
-        request, model_admin, f"Model version {version.version}", version=version,
-        threshold_text=display.threshold_text(version), threshold_method=display.key_values(version.threshold_method),
-        preprocessing=display.key_values(version.preprocessing), training_summary=display.training_summary(version),
-        validation_metrics=display.metric_rows(version.metrics), test_metrics=display.metric_rows(version.test_metrics),
-        validation_n=display.metric_counts(version.metrics), test_n=display.metric_counts(version.test_metrics),
-        live=live, live_rows=display.live_rows(live), live_auc=display.format_estimate(live["auc"]),
-        caveats=performance.PERFORMANCE_CAVEATS, drift=drift, drift_windows=display.drift_windows(drift), plots=plots,
-        training_runs=version.training_runs.order_by("-created_at"),
-        can_change=model_admin.has_change_permission(request, version),
-        default_target=settings.PNEUMO_DEFAULT_TARGET_SENSITIVITY,
-        audit_trail=audit_trail(subject_type="model_version", subject_id=version.version),
-    ))
+    plots = [
+        {"name": name, "url": reverse("admin:diagnosis_modelversion_plot", args=[version.pk, name])}
+        for name in model_version_plot_names(version)
+    ]
+    return TemplateResponse(
+        request,
+        "admin/diagnosis/modelversion/detail.html",
+        admin_context(
+            request,
+            model_admin,
+            f"Model version {version.version}",
+            version=version,
+            threshold_text=display.threshold_text(version),
+            threshold_method=display.key_values(version.threshold_method),
+            preprocessing=display.key_values(version.preprocessing),
+            training_summary=display.training_summary(version),
+            validation_metrics=display.metric_rows(version.metrics),
+            test_metrics=display.metric_rows(version.test_metrics),
+            validation_n=display.metric_counts(version.metrics),
+            test_n=display.metric_counts(version.test_metrics),
+            live=live,
+            live_rows=display.live_rows(live),
+            live_auc=display.format_estimate(live["auc"]),
+            caveats=performance.PERFORMANCE_CAVEATS,
+            drift=drift,
+            drift_windows=display.drift_windows(drift),
+            plots=plots,
+            training_runs=version.training_runs.order_by("-created_at"),
+            can_change=model_admin.has_change_permission(request, version),
+            default_target=settings.PNEUMO_DEFAULT_TARGET_SENSITIVITY,
+            audit_trail=audit_trail(subject_type="model_version", subject_id=version.version),
+        ),
+    )
 
 
 def _run_action(request: HttpRequest, version: ModelVersion, action: str) -> str:
@@ -85,25 +103,34 @@ def _run_action(request: HttpRequest, version: ModelVersion, action: str) -> str
         return f"{version.version} now runs in shadow on every new study; its output is stored, never shown."
     if action == "activate":
         allow = request.POST.get("allow_unvalidated") == "on"
-        model_versions.model_version_activate(model_version=version, allow_unvalidated=allow, actor=actor,
-                                              request=request)
+        model_versions.model_version_activate(
+            model_version=version, allow_unvalidated=allow, actor=actor, request=request
+        )
         return f"{version.version} is active and serves 100 % of new studies."
     if action == "retire":
         model_versions.model_version_retire(model_version=version, actor=actor, request=request)
         return f"{version.version} is retired."
     if action == "calibrate-reviews":
         target = parse_target_sensitivity(request.POST.get("target_sensitivity"))
-        version = calibration.model_version_calibrate_on_reviews(model_version=version, target_sensitivity=target,
-                                                                 actor=actor, request=request)
-        return (f"{version.version} calibrated on this hospital's reviewed studies: threshold "
-                f"{version.threshold:.4f} for a target sensitivity of {target:.2f}.")
+        version = calibration.model_version_calibrate_on_reviews(
+            model_version=version, target_sensitivity=target, actor=actor, request=request
+        )
+        return (
+            f"{version.version} calibrated on this hospital's reviewed studies: threshold "
+            f"{version.threshold:.4f} for a target sensitivity of {target:.2f}."
+        )
     if action == "calibrate-folder":
         data_dir = request.POST.get("data_dir", "").strip()
         target = calibration.model_version_calibrate_on_folder_enqueue(
-            model_version=version, data_dir=data_dir,
-            target_sensitivity=parse_target_sensitivity(request.POST.get("target_sensitivity")), actor=actor)
-        return (f"Calibration of {version.version} on {data_dir} (target sensitivity {target:.2f}) queued on the "
-                "training worker; the new threshold appears here (and in the audit log) when it is done.")
+            model_version=version,
+            data_dir=data_dir,
+            target_sensitivity=parse_target_sensitivity(request.POST.get("target_sensitivity")),
+            actor=actor,
+        )
+        return (
+            f"Calibration of {version.version} on {data_dir} (target sensitivity {target:.2f}) queued on the "
+            "training worker; the new threshold appears here (and in the audit log) when it is done."
+        )
     raise Http404("No such action.")
 
 
@@ -126,8 +153,11 @@ def model_version_register_view(request: HttpRequest, model_admin: ModelAdmin) -
         response = _register(request, form)
         if response is not None:
             return response
-    return TemplateResponse(request, "admin/diagnosis/modelversion/register.html",
-                            admin_context(request, model_admin, "Register a model artifact", form=form))
+    return TemplateResponse(
+        request,
+        "admin/diagnosis/modelversion/register.html",
+        admin_context(request, model_admin, "Register a model artifact", form=form),
+    )
 
 
 def _register(request: HttpRequest, form: RegisterForm) -> HttpResponse | None:
@@ -135,14 +165,18 @@ def _register(request: HttpRequest, form: RegisterForm) -> HttpResponse | None:
     notes = form.cleaned_data["notes"]
     actor = request.user if request.user.is_authenticated else None
     try:
-        if model_versions.model_version_is_h5_path(path):
+        if model_registration.model_version_is_h5_path(path):
             # Wrapping a .h5 loads it with Keras: TensorFlow, so a worker does it and audits the outcome.
-            model_versions.model_version_register_enqueue(path=path, version=name or None, notes=notes, actor=actor)
-            messages.success(request, f"Import of {path.rsplit('/', 1)[-1]} queued on the training worker; the "
-                                      "version appears in this list (uncalibrated) when it is done.")
+            model_registration.model_version_register_enqueue(path=path, version=name or None, notes=notes, actor=actor)
+            messages.success(
+                request,
+                f"Import of {path.rsplit('/', 1)[-1]} queued on the training worker; the "
+                "version appears in this list (uncalibrated) when it is done.",
+            )
             return redirect("admin:diagnosis_modelversion_changelist")
-        version = model_versions.model_version_register(path=path, version=name or None, notes=notes, actor=actor,
-                                                        request=request)
+        version = model_registration.model_version_register(
+            path=path, version=name or None, notes=notes, actor=actor, request=request
+        )
     except ModelVersionError as exc:
         form.add_error(None, exc.message)
         return None
@@ -156,14 +190,17 @@ def model_version_traffic_view(request: HttpRequest, model_admin: ModelAdmin) ->
     require(model_admin.has_change_permission(request))
     candidates = model_version_traffic_candidates()
     eligible = [v for v in candidates if v.is_calibrated]
-    values: dict[str, str] = {v.version: str(v.traffic_share if v.status == ModelVersion.Status.ACTIVE else 0)
-                              for v in eligible}
+    values: dict[str, str] = {
+        v.version: str(v.traffic_share if v.status == ModelVersion.Status.ACTIVE else 0) for v in eligible
+    }
     if request.method == "POST":
         values = {v.version: request.POST.get(f"share-{v.pk}", "0").strip() or "0" for v in eligible}
         try:
             serving = model_versions.model_version_set_traffic(
-                shares=parse_traffic_shares(values), actor=request.user if request.user.is_authenticated else None,
-                request=request)
+                shares=parse_traffic_shares(values),
+                actor=request.user if request.user.is_authenticated else None,
+                request=request,
+            )
         except ModelVersionError as exc:
             messages.error(request, exc.message)
         else:
@@ -171,9 +208,17 @@ def model_version_traffic_view(request: HttpRequest, model_admin: ModelAdmin) ->
             messages.success(request, f"Traffic set: {split}. Studies already queued keep their version.")
             return redirect("admin:diagnosis_modelversion_changelist")
     rows = [{"version": v, "value": values[v.version]} for v in eligible]
-    return TemplateResponse(request, "admin/diagnosis/modelversion/traffic.html", admin_context(
-        request, model_admin, "Set traffic shares", rows=rows,
-        uncalibrated=[v for v in candidates if not v.is_calibrated]))
+    return TemplateResponse(
+        request,
+        "admin/diagnosis/modelversion/traffic.html",
+        admin_context(
+            request,
+            model_admin,
+            "Set traffic shares",
+            rows=rows,
+            uncalibrated=[v for v in candidates if not v.is_calibrated],
+        ),
+    )
 
 
 def ab_report_view(request: HttpRequest, model_admin: ModelAdmin) -> HttpResponse:
@@ -181,14 +226,32 @@ def ab_report_view(request: HttpRequest, model_admin: ModelAdmin) -> HttpRespons
     require(model_admin.has_view_permission(request))
     report = performance.ab_report()
     ids = model_version_ids_by_name([v["version"] for v in report["versions"]])
-    rows = [{**live, "rows": display.live_rows(live), "auc_text": display.format_estimate(live["auc"]),
-             "url": reverse("admin:diagnosis_modelversion_change", args=[ids[live["version"]]])}
-            for live in report["versions"]]
+    rows = [
+        {
+            **live,
+            "rows": display.live_rows(live),
+            "auc_text": display.format_estimate(live["auc"]),
+            "url": reverse("admin:diagnosis_modelversion_change", args=[ids[live["version"]]]),
+        }
+        for live in report["versions"]
+    ]
     drift = [{**d, "windows_view": display.drift_windows(d)} for d in report["drift"]]
     # The population note is on every lifecycle page already, the drift note under the drift table.
     caveats = [c for c in report["caveats"] if c not in (report["population_note"], performance.DRIFT_NOTE)]
-    return TemplateResponse(request, "admin/diagnosis/modelversion/ab_report.html", admin_context(
-        request, model_admin, "A/B report: serving and shadow versions", report=report, versions=rows,
-        generated_at=parse_datetime(report["generated_at"]),
-        rate_labels=display.LIVE_RATES, pairs=report["pairs"], drift=drift, caveats=caveats,
-        drift_note=performance.DRIFT_NOTE))
+    return TemplateResponse(
+        request,
+        "admin/diagnosis/modelversion/ab_report.html",
+        admin_context(
+            request,
+            model_admin,
+            "A/B report: serving and shadow versions",
+            report=report,
+            versions=rows,
+            generated_at=parse_datetime(report["generated_at"]),
+            rate_labels=display.LIVE_RATES,
+            pairs=report["pairs"],
+            drift=drift,
+            caveats=caveats,
+            drift_note=performance.DRIFT_NOTE,
+        ),
+    )

@@ -105,7 +105,8 @@ class StudyListCreateApi(APIView):
     class InputSerializer(serializers.Serializer[Any]):
         # Emptiness, size and format are the service's to judge, so the dashboard and the API refuse alike.
         file = serializers.FileField(
-            allow_empty_file=True, use_url=False,
+            allow_empty_file=True,
+            use_url=False,
             help_text="A chest radiograph: DICOM, PNG or JPEG (recognised by content, not by file name).",
         )
         patient_id = serializers.CharField(required=False, allow_blank=True, default="", help_text="Max 64.")
@@ -144,8 +145,12 @@ class StudyListCreateApi(APIView):
         "predictions are never shown.",
         summary="List studies (worklist order: priority, then oldest first)",
         parameters=[FilterSerializer],
-        responses={200: StudySerializer(many=True), 400: _error("Invalid filter value."), 401: UNAUTHENTICATED,
-                   403: FORBIDDEN},
+        responses={
+            200: StudySerializer(many=True),
+            400: _error("Invalid filter value."),
+            401: UNAUTHENTICATED,
+            403: FORBIDDEN,
+        },
     )
     def get(self, request: Request) -> Response:
         filters = validated_input(self.FilterSerializer, request.query_params)
@@ -162,10 +167,20 @@ class StudyListCreateApi(APIView):
         "`status` is `completed` or `failed`. A refused file is not stored.",
         request={"multipart/form-data": InputSerializer},
         parameters=[
-            OpenApiParameter("Location", OpenApiTypes.URI, OpenApiParameter.HEADER, response=[202],
-                             description="The new study's detail endpoint."),
-            OpenApiParameter("Retry-After", OpenApiTypes.INT, OpenApiParameter.HEADER, response=[429],
-                             description="Seconds to wait before the next upload."),
+            OpenApiParameter(
+                "Location",
+                OpenApiTypes.URI,
+                OpenApiParameter.HEADER,
+                response=[202],
+                description="The new study's detail endpoint.",
+            ),
+            OpenApiParameter(
+                "Retry-After",
+                OpenApiTypes.INT,
+                OpenApiParameter.HEADER,
+                response=[429],
+                description="Seconds to wait before the next upload.",
+            ),
         ],
         responses={
             202: OutputSerializer,
@@ -181,8 +196,12 @@ class StudyListCreateApi(APIView):
     def post(self, request: Request) -> Response:
         data = validated_input(self.InputSerializer, request.data)
         study = study_create_from_upload(
-            upload=data["file"], uploaded_by=request_user(request), source=Study.Source.API,
-            patient_id=data["patient_id"], accession_number=data["accession_number"], request=request,
+            upload=data["file"],
+            uploaded_by=request_user(request),
+            source=Study.Source.API,
+            patient_id=data["patient_id"],
+            accession_number=data["accession_number"],
+            request=request,
         )
         body = self.OutputSerializer(study, context={"request": request}).data
         return Response(body, status=202, headers={"Location": body["url"]})
@@ -245,8 +264,11 @@ class _StudyPngApi(APIView):
 
 class StudyImageApi(_StudyPngApi):
     @extend_schema(
-        operation_id="studies_image", tags=["studies"], summary="The radiograph as a display PNG (audited)",
-        description=PNG_DESCRIPTION, responses=_PNG_RESPONSES,
+        operation_id="studies_image",
+        tags=["studies"],
+        summary="The radiograph as a display PNG (audited)",
+        description=PNG_DESCRIPTION,
+        responses=_PNG_RESPONSES,
     )
     def get(self, request: Request, id: uuid.UUID) -> FileResponse:
         return self._serve(request, id, what="image")
@@ -258,9 +280,11 @@ class StudyImageApi(_StudyPngApi):
 
 class StudyHeatmapApi(_StudyPngApi):
     @extend_schema(
-        operation_id="studies_heatmap", tags=["studies"],
+        operation_id="studies_heatmap",
+        tags=["studies"],
         summary="Grad-CAM heatmap of the primary prediction (audited)",
-        description=PNG_DESCRIPTION, responses=_PNG_RESPONSES,
+        description=PNG_DESCRIPTION,
+        responses=_PNG_RESPONSES,
     )
     def get(self, request: Request, id: uuid.UUID) -> FileResponse:
         return self._serve(request, id, what="heatmap")
@@ -272,8 +296,11 @@ class StudyHeatmapApi(_StudyPngApi):
 
 class StudyOverlayApi(_StudyPngApi):
     @extend_schema(
-        operation_id="studies_overlay", tags=["studies"], summary="Heatmap blended over the radiograph (audited)",
-        description=PNG_DESCRIPTION, responses=_PNG_RESPONSES,
+        operation_id="studies_overlay",
+        tags=["studies"],
+        summary="Heatmap blended over the radiograph (audited)",
+        description=PNG_DESCRIPTION,
+        responses=_PNG_RESPONSES,
     )
     def get(self, request: Request, id: uuid.UUID) -> FileResponse:
         return self._serve(request, id, what="overlay")
@@ -297,15 +324,23 @@ class StudyReviewCreateApi(APIView):
         description="Confirms or overrides the model's finding; the latest review stands. Audited.",
         summary="Review a completed study (radiologists only)",
         request=InputSerializer,
-        responses={201: ReviewSerializer, 400: _error("Invalid finding or comment."), 401: UNAUTHENTICATED,
-                   403: _error("Only radiologists review studies."), 404: NOT_FOUND,
-                   409: _error("The study is not completed yet.")},
+        responses={
+            201: ReviewSerializer,
+            400: _error("Invalid finding or comment."),
+            401: UNAUTHENTICATED,
+            403: _error("Only radiologists review studies."),
+            404: NOT_FOUND,
+            409: _error("The study is not completed yet."),
+        },
     )
     def post(self, request: Request, id: uuid.UUID) -> Response:
         study = _visible_study(self, request, id)
         data = validated_input(self.InputSerializer, request.data)
         review = review_create(
-            study=study, reviewer=request_user(request), finding=data["finding"], comment=data["comment"],
+            study=study,
+            reviewer=request_user(request),
+            finding=data["finding"],
+            comment=data["comment"],
             request=request,
         )
         return Response(ReviewSerializer(review).data, status=201)

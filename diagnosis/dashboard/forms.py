@@ -59,6 +59,8 @@ class UploadForm(forms.Form):
 class ReviewForm(forms.Form):
     finding = forms.ChoiceField(choices=Review.Finding.choices, widget=forms.RadioSelect, label="Your finding")
     comment = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3, "maxlength": 5000}), required=False, max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3, "maxlength": 5000}),
+        required=False,
+        max_length=5000,
         label="Comment",
     )

@@ -149,8 +149,12 @@ def worklist_rows(request: HttpRequest) -> JsonResponse:
 
 def _create_study(request: HttpRequest, upload: Any, patient_id: str, accession_number: str) -> Study:
     return study_create_from_upload(
-        upload=upload, uploaded_by=_user(request), source=Study.Source.DASHBOARD, patient_id=patient_id,
-        accession_number=accession_number, request=request,
+        upload=upload,
+        uploaded_by=_user(request),
+        source=Study.Source.DASHBOARD,
+        patient_id=patient_id,
+        accession_number=accession_number,
+        request=request,
     )
 
 
@@ -167,9 +171,9 @@ def upload(request: HttpRequest) -> HttpResponse:
     refused: list[ApplicationError] = []
     for file in form.cleaned_data["file"]:
         try:
-            created.append(_create_study(
-                request, file, form.cleaned_data["patient_id"], form.cleaned_data["accession_number"]
-            ))
+            created.append(
+                _create_study(request, file, form.cleaned_data["patient_id"], form.cleaned_data["accession_number"])
+            )
         except ApplicationError as exc:
             refused.append(exc)
             form.add_error("file", f"{file.name}: {exc.message}")
@@ -267,8 +271,11 @@ def study_review(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
         return _render_study(request, study, form=form, status=400)
     try:
         review = review_create(
-            study=study, reviewer=_user(request), finding=form.cleaned_data["finding"],
-            comment=form.cleaned_data["comment"], request=request,
+            study=study,
+            reviewer=_user(request),
+            finding=form.cleaned_data["finding"],
+            comment=form.cleaned_data["comment"],
+            request=request,
         )
     except ApplicationError as exc:
         messages.error(request, exc.message)

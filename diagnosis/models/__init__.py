@@ -6,5 +6,14 @@ from .study import Prediction, Review, Study
 from .training_run import TrainingRun
 from .worker import WorkerHeartbeat
 
-__all__ = ["AuditAction", "AuditChainHead", "AuditEvent", "ModelVersion", "Prediction", "Review", "Study",
-           "TrainingRun", "WorkerHeartbeat"]
+__all__ = [
+    "AuditAction",
+    "AuditChainHead",
+    "AuditEvent",
+    "ModelVersion",
+    "Prediction",
+    "Review",
+    "Study",
+    "TrainingRun",
+    "WorkerHeartbeat",
+]

@@ -59,7 +59,9 @@ class Study(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     priority = models.IntegerField(default=0, db_index=True)
     model_version = models.ForeignKey(
-        "diagnosis.ModelVersion", on_delete=models.PROTECT, related_name="assigned_studies",
+        "diagnosis.ModelVersion",
+        on_delete=models.PROTECT,
+        related_name="assigned_studies",
         help_text="The serving version assigned when the study was queued.",
     )
     queued_at = models.DateTimeField()

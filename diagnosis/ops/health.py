@@ -54,8 +54,12 @@ def _check_model() -> str:
 def readyz(request: HttpRequest) -> JsonResponse:
     """Ready to screen: database, broker, at least one live worker, and an active model whose weights check out."""
     checks: dict[str, str] = {}
-    for name, check in (("database", _check_database), ("broker", _check_broker), ("worker", _check_worker),
-                        ("model", _check_model)):
+    for name, check in (
+        ("database", _check_database),
+        ("broker", _check_broker),
+        ("worker", _check_worker),
+        ("model", _check_model),
+    ):
         try:
             checks[name] = check()
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported as such

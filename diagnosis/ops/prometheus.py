@@ -24,11 +24,18 @@ QUEUE_WAIT_BUCKETS_S = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0)
 _Bound = TypeVar("_Bound")  # how the field counts: milliseconds (float) or a duration (timedelta)
 
 
-def _histogram(name: str, doc: str, queryset: QuerySet[Any], field: str, buckets: tuple[_Bound, ...],
-               to_seconds: Callable[[_Bound], float]) -> HistogramMetricFamily:
+def _histogram(
+    name: str,
+    doc: str,
+    queryset: QuerySet[Any],
+    field: str,
+    buckets: tuple[_Bound, ...],
+    to_seconds: Callable[[_Bound], float],
+) -> HistogramMetricFamily:
     """A cumulative histogram counted by the database, one COUNT per bucket in a single query."""
-    aggregates: dict[str, Any] = {f"le_{i}": Count("pk", filter=Q(**{f"{field}__lte": bound}))
-                                  for i, bound in enumerate(buckets)}
+    aggregates: dict[str, Any] = {
+        f"le_{i}": Count("pk", filter=Q(**{f"{field}__lte": bound})) for i, bound in enumerate(buckets)
+    }
     row = queryset.aggregate(total=Count("pk"), total_sum=Sum(field), **aggregates)
     cumulative = [(f"{to_seconds(bound):g}", row[f"le_{i}"]) for i, bound in enumerate(buckets)]
     cumulative.append(("+Inf", row["total"]))
@@ -45,23 +52,35 @@ class DatabaseCollector:
         yield by_status
 
         predictions = GaugeMetricFamily(
-            "pneumoweb_predictions", "Predictions by label, model version and role.",
-            labels=["label", "model_version", "shadow"])
+            "pneumoweb_predictions",
+            "Predictions by label, model version and role.",
+            labels=["label", "model_version", "shadow"],
+        )
         for row in Prediction.objects.values("label", "model_version__version", "is_shadow").annotate(n=Count("id")):
-            predictions.add_metric([row["label"], row["model_version__version"], str(row["is_shadow"]).lower()],
-                                   row["n"])
+            predictions.add_metric(
+                [row["label"], row["model_version__version"], str(row["is_shadow"]).lower()], row["n"]
+            )
         yield predictions
 
         yield _histogram(
-            "pneumoweb_inference_seconds", "Model forward + Grad-CAM time per study.",
-            Prediction.objects.filter(is_shadow=False), "inference_ms",
-            tuple(bound * 1000 for bound in INFERENCE_BUCKETS_S), lambda ms: float(ms) / 1000)
+            "pneumoweb_inference_seconds",
+            "Model forward + Grad-CAM time per study.",
+            Prediction.objects.filter(is_shadow=False),
+            "inference_ms",
+            tuple(bound * 1000 for bound in INFERENCE_BUCKETS_S),
+            lambda ms: float(ms) / 1000,
+        )
         waits = Study.objects.exclude(started_at=None).annotate(
-            wait=ExpressionWrapper(F("started_at") - F("created_at"), output_field=DurationField()))
+            wait=ExpressionWrapper(F("started_at") - F("created_at"), output_field=DurationField())
+        )
         yield _histogram(
-            "pneumoweb_queue_wait_seconds", "Time from upload to a worker starting the study.", waits, "wait",
+            "pneumoweb_queue_wait_seconds",
+            "Time from upload to a worker starting the study.",
+            waits,
+            "wait",
             tuple(timedelta(seconds=bound) for bound in QUEUE_WAIT_BUCKETS_S),
-            lambda wait: wait.total_seconds())
+            lambda wait: wait.total_seconds(),
+        )
 
 
 _registry = CollectorRegistry(auto_describe=False)

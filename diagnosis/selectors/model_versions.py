@@ -49,8 +49,7 @@ def model_version_plot_names(version: ModelVersion) -> list[str]:
     folder = Path(version.path) / PLOTS_FOLDER
     if not folder.is_dir():
         return []
-    return sorted(p.name for p in folder.iterdir()
-                  if _PLOT_NAME.match(p.name) and p.is_file() and not p.is_symlink())
+    return sorted(p.name for p in folder.iterdir() if _PLOT_NAME.match(p.name) and p.is_file() and not p.is_symlink())
 
 
 def model_version_plot_path(version: ModelVersion, name: str) -> Path | None:

@@ -76,20 +76,31 @@ def _reviewed_predictions_by_version(
     model_versions: list[ModelVersion], since: dt.datetime | None = None
 ) -> dict[int, list[ReviewedPrediction]]:
     """Each version's predictions (primary and shadow) on reviewed studies, latest review as truth: one query."""
-    latest_finding = Review.objects.filter(study=OuterRef("study_id")).order_by("-created_at", "-id").values(
-        "finding")[:1]
-    queryset = Prediction.objects.filter(model_version__in=model_versions).annotate(
-        truth=Subquery(latest_finding)).filter(truth__isnull=False)
+    latest_finding = (
+        Review.objects.filter(study=OuterRef("study_id")).order_by("-created_at", "-id").values("finding")[:1]
+    )
+    queryset = (
+        Prediction.objects.filter(model_version__in=model_versions)
+        .annotate(truth=Subquery(latest_finding))
+        .filter(truth__isnull=False)
+    )
     if since is not None:
         queryset = queryset.filter(created_at__gte=since)
     rows = queryset.order_by("model_version_id", "study_id").values_list(
-        "model_version_id", "study_id", "probability", "label", "truth", "is_shadow")
+        "model_version_id", "study_id", "probability", "label", "truth", "is_shadow"
+    )
     positive = Prediction.Label.PNEUMONIA
     grouped: dict[int, list[ReviewedPrediction]] = {version.pk: [] for version in model_versions}
     for version_id, study_id, probability, label, truth, is_shadow in rows:
-        grouped[version_id].append(ReviewedPrediction(
-            study_id=study_id, probability=float(probability), predicted_positive=label == positive,
-            truth_positive=truth == Review.Finding.PNEUMONIA, is_shadow=is_shadow))
+        grouped[version_id].append(
+            ReviewedPrediction(
+                study_id=study_id,
+                probability=float(probability),
+                predicted_positive=label == positive,
+                truth_positive=truth == Review.Finding.PNEUMONIA,
+                is_shadow=is_shadow,
+            )
+        )
     return grouped
 
 
@@ -136,8 +147,9 @@ def versions_live_performance(*, model_versions: list[ModelVersion]) -> dict[int
     return {version.pk: _live_performance(version, grouped[version.pk], None) for version in model_versions}
 
 
-def _live_performance(model_version: ModelVersion, rows: list[ReviewedPrediction],
-                      since: dt.datetime | None) -> dict[str, Any]:
+def _live_performance(
+    model_version: ModelVersion, rows: list[ReviewedPrediction], since: dt.datetime | None
+) -> dict[str, Any]:
     c = _confusion(rows)
     n = len(rows)
     return {
@@ -165,10 +177,12 @@ def _live_performance(model_version: ModelVersion, rows: list[ReviewedPrediction
 
 # --- A/B report -------------------------------------------------------------------------------------------------
 
+
 def ab_default_versions() -> list[ModelVersion]:
     """Serving versions (largest share first), then shadow versions (oldest first)."""
     serving = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE, traffic_share__gt=0).order_by(
-        "-traffic_share", "id")
+        "-traffic_share", "id"
+    )
     shadows = ModelVersion.objects.filter(status=ModelVersion.Status.SHADOW).order_by("id")
     return [*serving, *shadows]
 
@@ -186,9 +200,14 @@ def format_p_value(p: float) -> str:
 def _paired_test(first_correct: np.ndarray, second_correct: np.ndarray) -> dict[str, Any]:
     only_first = int(np.sum(first_correct & ~second_correct))
     only_second = int(np.sum(~first_correct & second_correct))
-    return {"n": int(first_correct.size), "first_correct": int(first_correct.sum()),
-            "second_correct": int(second_correct.sum()), "only_first_correct": only_first,
-            "only_second_correct": only_second, "p_value": mcnemar_exact(only_first, only_second)}
+    return {
+        "n": int(first_correct.size),
+        "first_correct": int(first_correct.sum()),
+        "second_correct": int(second_correct.sum()),
+        "only_first_correct": only_first,
+        "only_second_correct": only_second,
+        "p_value": mcnemar_exact(only_first, only_second),
+    }
 
 
 def _class_comparison(truth: np.ndarray, first: np.ndarray, second: np.ndarray, positive: bool) -> dict[str, Any]:
@@ -209,21 +228,29 @@ def _class_comparison(truth: np.ndarray, first: np.ndarray, second: np.ndarray, 
 def _statement(first: str, second: str, test: dict[str, Any]) -> str:
     n, k1, k2, p = test["n"], test["first_correct"], test["second_correct"], test["p_value"]
     if n < AB_MIN_PAIRED_STUDIES:
-        return (f"{first} vs {second}: too few reviewed studies to compare (n = {n}; at least "
-                f"{AB_MIN_PAIRED_STUDIES} needed).")
+        return (
+            f"{first} vs {second}: too few reviewed studies to compare (n = {n}; at least "
+            f"{AB_MIN_PAIRED_STUDIES} needed)."
+        )
     opening = f"On {n} studies reviewed by radiologists, "
     if test["only_first_correct"] + test["only_second_correct"] == 0:
         return opening + f"{first} and {second} made the same call on every study ({k1}/{n} correct): no difference."
     if p < SIGNIFICANCE_LEVEL:
         better, worse, kb, kw = (first, second, k1, k2) if k1 > k2 else (second, first, k2, k1)
-        return (opening + f"{better} is correct significantly more often than {worse} ({kb}/{n} vs {kw}/{n}; "
-                f"McNemar p {format_p_value(p)}).")
-    return (opening + f"{first} ({k1}/{n}) and {second} ({k2}/{n}) agree with the radiologist about equally often "
-            f"(McNemar p {format_p_value(p)}): no significant difference at the 5 % level.")
+        return (
+            opening + f"{better} is correct significantly more often than {worse} ({kb}/{n} vs {kw}/{n}; "
+            f"McNemar p {format_p_value(p)})."
+        )
+    return (
+        opening + f"{first} ({k1}/{n}) and {second} ({k2}/{n}) agree with the radiologist about equally often "
+        f"(McNemar p {format_p_value(p)}): no significant difference at the 5 % level."
+    )
 
 
 def ab_compare(
-    first: ModelVersion, second: ModelVersion, first_rows: list[ReviewedPrediction],
+    first: ModelVersion,
+    second: ModelVersion,
+    first_rows: list[ReviewedPrediction],
     second_rows: list[ReviewedPrediction],
 ) -> dict[str, Any]:
     """Paired comparison of two versions on the reviewed studies both predicted."""
@@ -272,6 +299,7 @@ def ab_report(*, versions: list[ModelVersion] | None = None) -> dict[str, Any]:
 
 # --- Score drift ------------------------------------------------------------------------------------------------
 
+
 def _window_start(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
@@ -284,32 +312,52 @@ def score_drift(
     ``drifted`` is True when the latest window with at least ``DRIFT_MIN_WINDOW_PREDICTIONS`` predictions has a PSI
     above ``limit`` (default ``settings.PNEUMO_PSI_LIMIT``). ``message`` says it in a sentence.
     """
-    moments = Prediction.objects.filter(model_version=model_version).order_by("created_at").values_list(
-        "created_at", "probability")
-    return _score_drift(model_version, list(moments.iterator(chunk_size=5000)), window_days=window_days, bins=bins,
-                        limit=limit)
+    moments = (
+        Prediction.objects.filter(model_version=model_version)
+        .order_by("created_at")
+        .values_list("created_at", "probability")
+    )
+    return _score_drift(
+        model_version, list(moments.iterator(chunk_size=5000)), window_days=window_days, bins=bins, limit=limit
+    )
 
 
 def versions_score_drift(*, model_versions: list[ModelVersion]) -> dict[int, dict[str, Any]]:
     """:func:`score_drift` (default windows and limit) of each version, by primary key, in one query."""
     moments: dict[int, list[tuple[dt.datetime, float]]] = {version.pk: [] for version in model_versions}
     with_baseline = [version for version in model_versions if version.validation_scores]
-    rows = Prediction.objects.filter(model_version__in=with_baseline).order_by("created_at").values_list(
-        "model_version_id", "created_at", "probability")
+    rows = (
+        Prediction.objects.filter(model_version__in=with_baseline)
+        .order_by("created_at")
+        .values_list("model_version_id", "created_at", "probability")
+    )
     for version_id, created_at, probability in rows.iterator(chunk_size=5000):
         moments[version_id].append((created_at, probability))
     return {version.pk: _score_drift(version, moments[version.pk]) for version in model_versions}
 
 
-def _score_drift(model_version: ModelVersion, moments: list[tuple[dt.datetime, float]], *, window_days: int = 7,
-                 bins: int = 10, limit: float | None = None) -> dict[str, Any]:
+def _score_drift(
+    model_version: ModelVersion,
+    moments: list[tuple[dt.datetime, float]],
+    *,
+    window_days: int = 7,
+    bins: int = 10,
+    limit: float | None = None,
+) -> dict[str, Any]:
     if window_days < 1:
         raise ValueError(f"window_days must be >= 1. Received: {window_days}")
     limit = float(settings.PNEUMO_PSI_LIMIT if limit is None else limit)
     baseline = [float(s) for s in (model_version.validation_scores or [])]
     result: dict[str, Any] = {
-        "version": model_version.version, "limit": limit, "window_days": window_days, "bins": bins,
-        "baseline_n": len(baseline), "windows": [], "latest_psi": None, "drifted": False, "note": DRIFT_NOTE,
+        "version": model_version.version,
+        "limit": limit,
+        "window_days": window_days,
+        "bins": bins,
+        "baseline_n": len(baseline),
+        "windows": [],
+        "latest_psi": None,
+        "drifted": False,
+        "note": DRIFT_NOTE,
     }
     if not baseline:
         result["message"] = f"{model_version.version}: no validation baseline, so score drift cannot be measured."
@@ -321,13 +369,21 @@ def _score_drift(model_version: ModelVersion, moments: list[tuple[dt.datetime, f
         grouped[(created_at - origin).days // window_days].append(float(probability))
     for index, scores in sorted(grouped.items()):
         start = origin + dt.timedelta(days=index * window_days)
-        psi = population_stability_index(baseline, scores, bins=bins) if len(
-            scores) >= DRIFT_MIN_WINDOW_PREDICTIONS else None
-        result["windows"].append({
-            "start": start.isoformat(), "end": (start + dt.timedelta(days=window_days)).isoformat(),
-            "n": len(scores), "mean_score": float(np.mean(scores)), "psi": psi,
-            "drifted": psi is not None and psi > limit,
-        })
+        psi = (
+            population_stability_index(baseline, scores, bins=bins)
+            if len(scores) >= DRIFT_MIN_WINDOW_PREDICTIONS
+            else None
+        )
+        result["windows"].append(
+            {
+                "start": start.isoformat(),
+                "end": (start + dt.timedelta(days=window_days)).isoformat(),
+                "n": len(scores),
+                "mean_score": float(np.mean(scores)),
+                "psi": psi,
+                "drifted": psi is not None and psi > limit,
+            }
+        )
     evaluable = [w for w in result["windows"] if w["psi"] is not None]
     if evaluable:
         latest = evaluable[-1]
@@ -339,11 +395,15 @@ def _score_drift(model_version: ModelVersion, moments: list[tuple[dt.datetime, f
 def _drift_message(name: str, result: dict[str, Any], evaluable: list[dict[str, Any]]) -> str:
     limit = result["limit"]
     if not evaluable:
-        return (f"{name}: not enough predictions yet to measure score drift (a window needs "
-                f"{DRIFT_MIN_WINDOW_PREDICTIONS}).")
+        return (
+            f"{name}: not enough predictions yet to measure score drift (a window needs "
+            f"{DRIFT_MIN_WINDOW_PREDICTIONS})."
+        )
     latest = evaluable[-1]
     if latest["drifted"]:
-        return (f"WARNING: {name}'s scores from {latest['start'][:10]} on have drifted from its validation scores "
-                f"(PSI {latest['psi']:.2f} > limit {limit:.2f}). The patients, the equipment or the image processing "
-                "may have changed: check before relying on this version.")
+        return (
+            f"WARNING: {name}'s scores from {latest['start'][:10]} on have drifted from its validation scores "
+            f"(PSI {latest['psi']:.2f} > limit {limit:.2f}). The patients, the equipment or the image processing "
+            "may have changed: check before relying on this version."
+        )
     return f"{name}: no score drift past the limit (latest PSI {latest['psi']:.2f} <= {limit:.2f})."

@@ -48,9 +48,7 @@ def _with_primary_prediction(queryset: QuerySet[Study]) -> QuerySet[Study]:
     )
 
 
-def study_list_visible_to(
-    *, user: UserLike, status: str | None = None, label: str | None = None
-) -> QuerySet[Study]:
+def study_list_visible_to(*, user: UserLike, status: str | None = None, label: str | None = None) -> QuerySet[Study]:
     """Studies this user may see, in worklist order: highest priority first, then longest waiting."""
     if user_is_radiologist(user):
         queryset = Study.objects.all()
@@ -86,7 +84,6 @@ def study_latest_review(study: Study) -> Review | None:
     if cached is not None:
         return cached[0] if cached else None
     return study.reviews.select_related("reviewer").order_by("-created_at").first()
-
 
 
 def study_find(study_id: str) -> Study | None:

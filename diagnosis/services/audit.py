@@ -13,7 +13,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from diagnosis.log_context import request_id_var, task_id_var
-from diagnosis.models import AuditChainHead, AuditEvent
+from diagnosis.models import AuditAction, AuditChainHead, AuditEvent
 
 GENESIS_HASH = "0" * 64
 
@@ -48,7 +48,7 @@ def client_ip_from_request(request: HttpRequest | None) -> str | None:
 @transaction.atomic
 def audit_record(
     *,
-    action: str,
+    action: AuditAction,
     subject_type: str,
     subject_id: str,
     actor: User | AnonymousUser | None = None,

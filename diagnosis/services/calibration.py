@@ -61,8 +61,12 @@ def model_version_calibrate(
     if not (math.isfinite(value) and 0.0 < value < 1.0):
         raise ModelVersionError(f"The threshold must be strictly between 0 and 1. Received: {threshold!r}")
     model_version = ModelVersion.objects.select_for_update().get(pk=model_version.pk)
-    old = {"threshold": model_version.threshold, "method": model_version.threshold_method,
-           "calibrated_at": model_version.threshold_calibrated_at, "validated": model_version.validated}
+    old = {
+        "threshold": model_version.threshold,
+        "method": model_version.threshold_method,
+        "calibrated_at": model_version.threshold_calibrated_at,
+        "validated": model_version.validated,
+    }
     model_version.threshold = value
     model_version.threshold_method = dict(method)
     model_version.threshold_calibrated_at = timezone.now()
@@ -76,13 +80,21 @@ def model_version_calibrate(
         fields.append("validated")
     model_version.save(update_fields=fields)
     audit_record(
-        action=AuditAction.MODEL_CALIBRATED, subject_type="model_version", subject_id=model_version.version,
-        actor=actor, request=request,
-        details={"old_threshold": old["threshold"], "new_threshold": value, "old_method": old["method"],
-                 "method": model_version.threshold_method, "previously_calibrated_at": old["calibrated_at"],
-                 "validated": {"old": old["validated"], "new": model_version.validated},
-                 "drift_baseline_set": baseline_set,
-                 "note": "applies to predictions made from now on; earlier predictions keep their own threshold"},
+        action=AuditAction.MODEL_CALIBRATED,
+        subject_type="model_version",
+        subject_id=model_version.version,
+        actor=actor,
+        request=request,
+        details={
+            "old_threshold": old["threshold"],
+            "new_threshold": value,
+            "old_method": old["method"],
+            "method": model_version.threshold_method,
+            "previously_calibrated_at": old["calibrated_at"],
+            "validated": {"old": old["validated"], "new": model_version.validated},
+            "drift_baseline_set": baseline_set,
+            "note": "applies to predictions made from now on; earlier predictions keep their own threshold",
+        },
     )
     return model_version
 
@@ -93,15 +105,23 @@ def _check_target(target_sensitivity: object) -> float:
     except ValueError:
         raise ModelVersionError(
             f"The target sensitivity must be a number in [{ml.TARGET_SENSITIVITY_MIN:g}, "
-            f"{ml.TARGET_SENSITIVITY_MAX:g}), such as 0.95. Received: {target_sensitivity!r}") from None
+            f"{ml.TARGET_SENSITIVITY_MAX:g}), such as 0.95. Received: {target_sensitivity!r}"
+        ) from None
 
 
 def _method(result: ml.CalibrationResult, *, on: str, **extra: Any) -> dict[str, Any]:
     return {
-        "method": "target_sensitivity", "target": result.target_sensitivity, "on": on, **extra,
-        "n": result.n, "n_positive": result.n_positive, "n_negative": result.n_negative,
-        "achieved_sensitivity": result.achieved_sensitivity, "achieved_specificity": result.specificity,
-        "specificity": result.specificity, "auc": result.auc,
+        "method": "target_sensitivity",
+        "target": result.target_sensitivity,
+        "on": on,
+        **extra,
+        "n": result.n,
+        "n_positive": result.n_positive,
+        "n_negative": result.n_negative,
+        "achieved_sensitivity": result.achieved_sensitivity,
+        "achieved_specificity": result.specificity,
+        "specificity": result.specificity,
+        "auc": result.auc,
         "note": "achieved values are measured on the data that chose the threshold (optimistic for new data)",
     }
 
@@ -123,7 +143,8 @@ def model_version_calibrate_on_reviews(
     n_positive = sum(row.truth_positive for row in rows)
     n_negative = len(rows) - n_positive
     if len(rows) < MIN_REVIEWED_STUDIES_FOR_CALIBRATION or min(n_positive, n_negative) < (
-            MIN_REVIEWED_PER_CLASS_FOR_CALIBRATION):
+        MIN_REVIEWED_PER_CLASS_FOR_CALIBRATION
+    ):
         raise ModelVersionError(
             f"Too few reviewed studies to calibrate {model_version.version}: it has predictions on {len(rows)} "
             f"reviewed studies ({n_positive} pneumonia, {n_negative} normal); calibration needs at least "
@@ -135,7 +156,10 @@ def model_version_calibrate_on_reviews(
     except ModelVersionError as exc:
         raise ModelVersionError(f"Cannot calibrate {model_version.version} on reviews: {exc.message}") from exc
     return model_version_calibrate(
-        model_version=model_version, threshold=result.threshold, actor=actor, request=request,
+        model_version=model_version,
+        threshold=result.threshold,
+        actor=actor,
+        request=request,
         method=_method(result, on="reviewed studies", truth="latest radiologist review"),
     )
 
@@ -166,12 +190,17 @@ def model_version_calibrate_on_folder(
         raise ModelVersionError(f"Cannot calibrate {model_version.version} on {folder}: {exc.message}") from exc
     # An untrained (demo) model stays "not validated" whatever data it is calibrated on: a threshold cannot make
     # random weights clinically meaningful, and the banner on its results must not disappear.
-    enough = (min(result.n_positive, result.n_negative) >= MIN_PER_CLASS_TO_VALIDATE
-              and not ml.is_untrained_demo(model_version.manifest))
+    enough = min(result.n_positive, result.n_negative) >= MIN_PER_CLASS_TO_VALIDATE and not ml.is_untrained_demo(
+        model_version.manifest
+    )
     return model_version_calibrate(
-        model_version=model_version, threshold=result.threshold, actor=actor, request=request,
+        model_version=model_version,
+        threshold=result.threshold,
+        actor=actor,
+        request=request,
         method=_method(result, on=f"labelled folder {result.source or folder}", data_dir=result.source or str(folder)),
-        validation_scores=list(result.scores), validated=True if enough else None,
+        validation_scores=list(result.scores),
+        validated=True if enough else None,
     )
 
 
@@ -187,8 +216,9 @@ def model_version_calibrate_on_folder_enqueue(
     if not data_dir or not Path(data_dir).is_absolute():
         raise ModelVersionError("Give the absolute path of a labelled folder (NORMAL/ and PNEUMONIA/ inside).")
     target = _check_target(target_sensitivity)
-    dispatch.enqueue_on_commit(dispatch.MODEL_VERSION_CALIBRATE_ON_FOLDER, model_version.pk, data_dir, target,
-                               getattr(actor, "pk", None))
+    dispatch.enqueue_on_commit(
+        dispatch.MODEL_VERSION_CALIBRATE_ON_FOLDER, model_version.pk, data_dir, target, getattr(actor, "pk", None)
+    )
     return target
 
 
@@ -202,12 +232,18 @@ def model_version_calibrate_on_folder_job(
         return {"ok": False, "error": f"no model version {version_id}"}
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id is not None else None
     try:
-        version = model_version_calibrate_on_folder(model_version=version, data_dir=data_dir,
-                                                    target_sensitivity=target_sensitivity, actor=actor)
+        version = model_version_calibrate_on_folder(
+            model_version=version, data_dir=data_dir, target_sensitivity=target_sensitivity, actor=actor
+        )
     except ModelVersionError as exc:
-        audit_record(action=AuditAction.MODEL_CALIBRATION_FAILED, subject_type="model_version",
-                     subject_id=version.version, actor=actor, task_id=task_id,
-                     details={"data_dir": data_dir, "target_sensitivity": target_sensitivity, "reason": exc.message})
+        audit_record(
+            action=AuditAction.MODEL_CALIBRATION_FAILED,
+            subject_type="model_version",
+            subject_id=version.version,
+            actor=actor,
+            task_id=task_id,
+            details={"data_dir": data_dir, "target_sensitivity": target_sensitivity, "reason": exc.message},
+        )
         logger.warning("calibration of %s refused: %s", version.version, exc.message)
         return {"ok": False, "version": version.version, "error": exc.message}
     return {"ok": True, "version": version.version, "threshold": version.threshold}

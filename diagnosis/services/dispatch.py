@@ -18,8 +18,13 @@ TRAINING_RUN_EXECUTE = "diagnosis.tasks.training.training_run_execute"
 MODEL_VERSION_CALIBRATE_ON_FOLDER = "diagnosis.tasks.lifecycle.model_version_calibrate_on_folder"
 MODEL_VERSION_REGISTER = "diagnosis.tasks.lifecycle.model_version_register"
 
-TASK_NAMES = (STUDY_RUN_INFERENCE, STUDIES_REQUEUE_STUCK, TRAINING_RUN_EXECUTE, MODEL_VERSION_CALIBRATE_ON_FOLDER,
-              MODEL_VERSION_REGISTER)
+TASK_NAMES = (
+    STUDY_RUN_INFERENCE,
+    STUDIES_REQUEUE_STUCK,
+    TRAINING_RUN_EXECUTE,
+    MODEL_VERSION_CALIBRATE_ON_FOLDER,
+    MODEL_VERSION_REGISTER,
+)
 
 
 def _send(task_name: str, args: tuple[object, ...]) -> None:

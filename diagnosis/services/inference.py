@@ -42,18 +42,28 @@ def study_claim(*, study_id: str, task_id: str, worker: str) -> Study | None:
     with transaction.atomic():
         claimed = Study.objects.filter(
             Q(status=Study.Status.QUEUED) | Q(status=Study.Status.PROCESSING, task_id=task_id), id=study_id
-        ).update(status=Study.Status.PROCESSING, started_at=now, claimed_by=worker, task_id=task_id,
-                 attempts=F("attempts") + 1)
+        ).update(
+            status=Study.Status.PROCESSING,
+            started_at=now,
+            claimed_by=worker,
+            task_id=task_id,
+            attempts=F("attempts") + 1,
+        )
         if claimed != 1:
             logger.info("study %s not claimable (already taken or finished); nothing to do", study_id)
             return None
         study = Study.objects.select_related("model_version").get(id=study_id)
-        audit_record(action=AuditAction.INFERENCE_STARTED, subject_type="study", subject_id=str(study.id),
-                     task_id=task_id, details={"attempt": study.attempts, "worker": worker,
-                                               "model_version": study.model_version.version})
+        audit_record(
+            action=AuditAction.INFERENCE_STARTED,
+            subject_type="study",
+            subject_id=str(study.id),
+            task_id=task_id,
+            details={"attempt": study.attempts, "worker": worker, "model_version": study.model_version.version},
+        )
     if study.attempts > settings.PNEUMO_MAX_INFERENCE_ATTEMPTS:
         study_mark_failed(
-            study_id=study.id, task_id=task_id,
+            study_id=study.id,
+            task_id=task_id,
             reason=f"Processing was interrupted {study.attempts - 1} times (the worker stopped each time); "
             "the file may be damaged. Please check it and upload it again.",
         )
@@ -74,8 +84,11 @@ def study_run_inference(*, study_id: str, task_id: str, worker: str) -> None:
         study_mark_failed(study_id=study.id, task_id=task_id, reason=exc.message)
         return
     except ModelArtifactError as exc:
-        study_mark_failed(study_id=study.id, task_id=task_id,
-                          reason=f"Model version {version.version} could not be loaded: {exc.message}")
+        study_mark_failed(
+            study_id=study.id,
+            task_id=task_id,
+            reason=f"Model version {version.version} could not be loaded: {exc.message}",
+        )
         return
     shadow_results = _run_shadows(study=study, data=data)
     study_record_results(study=study, version=version, result=result, shadow_results=shadow_results, task_id=task_id)
@@ -100,13 +113,21 @@ def _run_shadows(*, study: Study, data: bytes) -> list[tuple[ModelVersion, Infer
     return results
 
 
-def _prediction_from_result(*, study: Study, version: ModelVersion, result: InferenceResult, is_shadow: bool,
-                            task_id: str) -> Prediction:
+def _prediction_from_result(
+    *, study: Study, version: ModelVersion, result: InferenceResult, is_shadow: bool, task_id: str
+) -> Prediction:
     prediction, created = Prediction.objects.get_or_create(
-        study=study, model_version=version,
-        defaults={"is_shadow": is_shadow, "probability": result.probability, "label": result.label,
-                  "threshold": result.threshold, "preprocessing": result.preprocessing,
-                  "inference_ms": result.inference_ms, "task_id": task_id},
+        study=study,
+        model_version=version,
+        defaults={
+            "is_shadow": is_shadow,
+            "probability": result.probability,
+            "label": result.label,
+            "threshold": result.threshold,
+            "preprocessing": result.preprocessing,
+            "inference_ms": result.inference_ms,
+            "task_id": task_id,
+        },
     )
     if created:
         suffix = "" if not is_shadow else f"-{version.pk}"
@@ -117,11 +138,16 @@ def _prediction_from_result(*, study: Study, version: ModelVersion, result: Infe
 
 
 @transaction.atomic
-def study_record_results(*, study: Study, version: ModelVersion, result: InferenceResult,
-                         shadow_results: list[tuple[ModelVersion, InferenceResult]], task_id: str) -> Prediction:
+def study_record_results(
+    *,
+    study: Study,
+    version: ModelVersion,
+    result: InferenceResult,
+    shadow_results: list[tuple[ModelVersion, InferenceResult]],
+    task_id: str,
+) -> Prediction:
     study = Study.objects.select_for_update().get(pk=study.pk)
-    prediction = _prediction_from_result(study=study, version=version, result=result, is_shadow=False,
-                                         task_id=task_id)
+    prediction = _prediction_from_result(study=study, version=version, result=result, is_shadow=False, task_id=task_id)
     for shadow, shadow_result in shadow_results:
         _prediction_from_result(study=study, version=shadow, result=shadow_result, is_shadow=True, task_id=task_id)
     if not study.display_image:
@@ -133,11 +159,18 @@ def study_record_results(*, study: Study, version: ModelVersion, result: Inferen
     study.priority = max(study.priority, study_priority(label=prediction.label, probability=prediction.probability))
     study.save(update_fields=["status", "completed_at", "error", "priority", "display_image"])
     audit_record(
-        action=AuditAction.INFERENCE_COMPLETED, subject_type="study", subject_id=str(study.id), task_id=task_id,
-        details={"model_version": version.version, "probability": round(prediction.probability, 6),
-                 "label": prediction.label, "threshold": prediction.threshold,
-                 "inference_ms": round(prediction.inference_ms, 1),
-                 "shadow_versions": [shadow.version for shadow, _ in shadow_results]},
+        action=AuditAction.INFERENCE_COMPLETED,
+        subject_type="study",
+        subject_id=str(study.id),
+        task_id=task_id,
+        details={
+            "model_version": version.version,
+            "probability": round(prediction.probability, 6),
+            "label": prediction.label,
+            "threshold": prediction.threshold,
+            "inference_ms": round(prediction.inference_ms, 1),
+            "shadow_versions": [shadow.version for shadow, _ in shadow_results],
+        },
     )
     return prediction
 
@@ -145,11 +178,19 @@ def study_record_results(*, study: Study, version: ModelVersion, result: Inferen
 @transaction.atomic
 def study_mark_failed(*, study_id: UUID | str, reason: str, task_id: str = "") -> None:
     """End a study ``failed`` with a reason a user can read. A finished study is left as it is."""
-    updated = Study.objects.filter(id=study_id).exclude(status=Study.Status.COMPLETED).update(
-        status=Study.Status.FAILED, error=reason[:2000], completed_at=timezone.now())
+    updated = (
+        Study.objects.filter(id=study_id)
+        .exclude(status=Study.Status.COMPLETED)
+        .update(status=Study.Status.FAILED, error=reason[:2000], completed_at=timezone.now())
+    )
     if updated:
-        audit_record(action=AuditAction.INFERENCE_FAILED, subject_type="study", subject_id=str(study_id),
-                     task_id=task_id, details={"reason": reason[:2000]})
+        audit_record(
+            action=AuditAction.INFERENCE_FAILED,
+            subject_type="study",
+            subject_id=str(study_id),
+            task_id=task_id,
+            details={"reason": reason[:2000]},
+        )
 
 
 def studies_requeue_stuck(*, older_than_seconds: int | None = None, worker: str | None = None) -> list[str]:
@@ -167,8 +208,12 @@ def studies_requeue_stuck(*, older_than_seconds: int | None = None, worker: str 
         for study in stuck.select_for_update(skip_locked=True):
             study.status, study.claimed_by, study.task_id = Study.Status.QUEUED, "", ""
             study.save(update_fields=["status", "claimed_by", "task_id"])
-            audit_record(action=AuditAction.INFERENCE_REQUEUED, subject_type="study", subject_id=str(study.id),
-                         details={"reason": "worker restarted" if worker else "stuck", "attempts": study.attempts})
+            audit_record(
+                action=AuditAction.INFERENCE_REQUEUED,
+                subject_type="study",
+                subject_id=str(study.id),
+                details={"reason": "worker restarted" if worker else "stuck", "attempts": study.attempts},
+            )
             requeued.append(str(study.id))
         # Redis keeps nothing on disk: after a broker restart, queued studies have no message any more.
         lost = Study.objects.filter(status=Study.Status.QUEUED, queued_at__lt=cutoff).exclude(id__in=requeued)

@@ -25,15 +25,27 @@ def review_create(
     prediction = study_primary_prediction(study)
     agrees = None if prediction is None else prediction.label == finding
     review = Review.objects.create(
-        study=study, prediction=prediction, reviewer=reviewer, finding=finding, agrees_with_model=agrees,
+        study=study,
+        prediction=prediction,
+        reviewer=reviewer,
+        finding=finding,
+        agrees_with_model=agrees,
         comment=comment.strip()[:5000],
     )
     audit_record(
         action=AuditAction.STUDY_REVIEWED if agrees is not False else AuditAction.STUDY_OVERRIDDEN,
-        subject_type="study", subject_id=str(study.id), actor=reviewer, request=request,
-        details={"finding": finding, "model_label": prediction.label if prediction else None,
-                 "probability": prediction.probability if prediction else None,
-                 "model_version": prediction.model_version.version if prediction else None,
-                 "agrees_with_model": agrees, "comment": review.comment, "review_id": review.id},
+        subject_type="study",
+        subject_id=str(study.id),
+        actor=reviewer,
+        request=request,
+        details={
+            "finding": finding,
+            "model_label": prediction.label if prediction else None,
+            "probability": prediction.probability if prediction else None,
+            "model_version": prediction.model_version.version if prediction else None,
+            "agrees_with_model": agrees,
+            "comment": review.comment,
+            "review_id": review.id,
+        },
     )
     return review

@@ -64,7 +64,12 @@ def study_create_from_upload(
     info = ml.inspect_upload(data, max_pixels=settings.PNEUMO_MAX_IMAGE_PIXELS)
     dicom: dict[str, Any] = info.dicom.to_dict() if info.dicom is not None else {}
     return _study_store(
-        data=data, info=info, dicom=dicom, uploaded_by=uploaded_by, source=source, request=request,
+        data=data,
+        info=info,
+        dicom=dicom,
+        uploaded_by=uploaded_by,
+        source=source,
+        request=request,
         original_filename=(upload.name or "")[:255],
         patient_id=patient_id or str(dicom.get("patient_id", ""))[:64],
         accession_number=accession_number or str(dicom.get("accession_number", ""))[:64],
@@ -72,15 +77,33 @@ def study_create_from_upload(
 
 
 @transaction.atomic
-def _study_store(*, data: bytes, info: Any, dicom: dict[str, Any], uploaded_by: User, source: str,
-                 request: HttpRequest | None, original_filename: str, patient_id: str,
-                 accession_number: str) -> Study:
+def _study_store(
+    *,
+    data: bytes,
+    info: Any,
+    dicom: dict[str, Any],
+    uploaded_by: User,
+    source: str,
+    request: HttpRequest | None,
+    original_filename: str,
+    patient_id: str,
+    accession_number: str,
+) -> Study:
     now = timezone.now()
     study = Study(
-        created_at=now, queued_at=now, original_filename=original_filename,
-        sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data), format=info.header.format,
-        width=info.header.width, height=info.header.height, dicom_metadata=dicom, patient_id=patient_id,
-        accession_number=accession_number, uploaded_by=uploaded_by, source=source,
+        created_at=now,
+        queued_at=now,
+        original_filename=original_filename,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size_bytes=len(data),
+        format=info.header.format,
+        width=info.header.width,
+        height=info.header.height,
+        dicom_metadata=dicom,
+        patient_id=patient_id,
+        accession_number=accession_number,
+        uploaded_by=uploaded_by,
+        source=source,
     )
     model_version = model_version_for_new_study(study_id=study.id)
     if model_version is None:
@@ -95,10 +118,20 @@ def _study_store(*, data: bytes, info: Any, dicom: dict[str, Any], uploaded_by: 
     try:
         study.save(force_insert=True)
         audit_record(
-            action=AuditAction.STUDY_UPLOADED, subject_type="study", subject_id=str(study.id), actor=uploaded_by,
+            action=AuditAction.STUDY_UPLOADED,
+            subject_type="study",
+            subject_id=str(study.id),
+            actor=uploaded_by,
             request=request,
-            details={"source": source, "format": study.format, "sha256": study.sha256, "size_bytes": study.size_bytes,
-                     "width": study.width, "height": study.height, "model_version": study.model_version.version},
+            details={
+                "source": source,
+                "format": study.format,
+                "sha256": study.sha256,
+                "size_bytes": study.size_bytes,
+                "width": study.width,
+                "height": study.height,
+                "model_version": study.model_version.version,
+            },
         )
     except Exception:
         if stored_name:
@@ -108,10 +141,14 @@ def _study_store(*, data: bytes, info: Any, dicom: dict[str, Any], uploaded_by: 
     return study
 
 
-def study_record_view(
-    *, study: Study, user: User, request: HttpRequest | None = None, what: str = "study"
-) -> None:
+def study_record_view(*, study: Study, user: User, request: HttpRequest | None = None, what: str = "study") -> None:
     """Audit that a user saw patient data (the study page, an image, a heatmap…)."""
     action = AuditAction.STUDY_VIEWED if what == "study" else AuditAction.STUDY_IMAGE_VIEWED
-    audit_record(action=action, subject_type="study", subject_id=str(study.id), actor=user, request=request,
-                 details={"what": what} if what != "study" else {})
+    audit_record(
+        action=action,
+        subject_type="study",
+        subject_id=str(study.id),
+        actor=user,
+        request=request,
+        details={"what": what} if what != "study" else {},
+    )

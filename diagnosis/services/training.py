@@ -15,7 +15,8 @@ from django.contrib.auth.models import User
 from diagnosis import ml
 from diagnosis.exceptions import InvalidInputError, ModelVersionError
 from diagnosis.models import ModelVersion, TrainingRun
-from diagnosis.services.model_versions import model_version_activate, model_version_register
+from diagnosis.services.model_registration import model_version_register
+from diagnosis.services.model_versions import model_version_activate
 
 _UNFINISHED_OR_DONE = (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING, TrainingRun.Status.SUCCEEDED)
 
@@ -37,9 +38,15 @@ class TrainingOptions:
 
     def train_config(self) -> ml.TrainConfig:
         return ml.train_config(
-            data_dir=self.data_dir, output_dir=self.output_dir, image_size=self.image_size,
-            weights=ml.parse_weights(self.weights), batch_size=self.batch_size, phase1_epochs=self.phase1_epochs,
-            phase2_epochs=self.phase2_epochs, target_sensitivity=self.target_sensitivity, version=self.version,
+            data_dir=self.data_dir,
+            output_dir=self.output_dir,
+            image_size=self.image_size,
+            weights=ml.parse_weights(self.weights),
+            batch_size=self.batch_size,
+            phase1_epochs=self.phase1_epochs,
+            phase2_epochs=self.phase2_epochs,
+            target_sensitivity=self.target_sensitivity,
+            version=self.version,
             seed=self.seed,
         )
 
@@ -49,7 +56,8 @@ def _clean_weights(weights: str) -> str:
         parsed = ml.parse_weights((weights or "").strip())
     except ValueError:
         raise InvalidInputError(
-            f"Weights must be imagenet, none or the path of a weights file. Received: {weights!r}") from None
+            f"Weights must be imagenet, none or the path of a weights file. Received: {weights!r}"
+        ) from None
     return "none" if parsed is None else parsed if parsed == "imagenet" else str(Path(parsed).resolve())
 
 
@@ -57,7 +65,8 @@ def _clean_version(version: str, output_dir: Path) -> str:
     name = (version or "").strip() or ml.default_version_name()
     if not ml.is_valid_version_name(name):
         raise InvalidInputError(
-            f"Version must be a plain name (letters, digits, '.', '_' or '-'; no '/'). Received: {name!r}")
+            f"Version must be a plain name (letters, digits, '.', '_' or '-'; no '/'). Received: {name!r}"
+        )
     if ModelVersion.objects.filter(version=name).exists():
         raise InvalidInputError(f"A model version named {name!r} is already registered.")
     if TrainingRun.objects.filter(version=name, status__in=_UNFINISHED_OR_DONE).exists():
@@ -67,8 +76,9 @@ def _clean_version(version: str, output_dir: Path) -> str:
     return name
 
 
-def _check_numbers(*, image_size: int, phase1_epochs: int, phase2_epochs: int, batch_size: int,
-                   target_sensitivity: float) -> None:
+def _check_numbers(
+    *, image_size: int, phase1_epochs: int, phase2_epochs: int, batch_size: int, target_sensitivity: float
+) -> None:
     if not 32 <= image_size <= 1024:
         raise InvalidInputError(f"Image size must be between 32 and 1024 pixels. Received: {image_size}")
     if not 1 <= phase1_epochs <= 500 or not 0 <= phase2_epochs <= 500:
@@ -80,7 +90,8 @@ def _check_numbers(*, image_size: int, phase1_epochs: int, phase2_epochs: int, b
     except ValueError:
         raise InvalidInputError(
             f"Target sensitivity must be in [{ml.TARGET_SENSITIVITY_MIN:g}, {ml.TARGET_SENSITIVITY_MAX:g}). "
-            f"Received: {target_sensitivity}") from None
+            f"Received: {target_sensitivity}"
+        ) from None
 
 
 def training_options_clean(
@@ -101,14 +112,27 @@ def training_options_clean(
     if not folder.is_absolute() or not (folder / "train").is_dir():
         raise InvalidInputError(
             f"The data folder must be an absolute path with a train/ folder (train/NORMAL, train/PNEUMONIA). "
-            f"Received: {str(data_dir)!r}")
-    _check_numbers(image_size=image_size, phase1_epochs=phase1_epochs, phase2_epochs=phase2_epochs,
-                   batch_size=batch_size, target_sensitivity=target_sensitivity)
+            f"Received: {str(data_dir)!r}"
+        )
+    _check_numbers(
+        image_size=image_size,
+        phase1_epochs=phase1_epochs,
+        phase2_epochs=phase2_epochs,
+        batch_size=batch_size,
+        target_sensitivity=target_sensitivity,
+    )
     output = Path(output_dir).resolve() if output_dir else ml.model_storage_dir().resolve()
     return TrainingOptions(
-        data_dir=str(folder.resolve()), output_dir=str(output), image_size=image_size, weights=_clean_weights(weights),
-        phase1_epochs=phase1_epochs, phase2_epochs=phase2_epochs, batch_size=batch_size,
-        target_sensitivity=target_sensitivity, version=_clean_version(version, output), seed=seed,
+        data_dir=str(folder.resolve()),
+        output_dir=str(output),
+        image_size=image_size,
+        weights=_clean_weights(weights),
+        phase1_epochs=phase1_epochs,
+        phase2_epochs=phase2_epochs,
+        batch_size=batch_size,
+        target_sensitivity=target_sensitivity,
+        version=_clean_version(version, output),
+        seed=seed,
     )
 
 

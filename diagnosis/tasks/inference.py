@@ -26,22 +26,29 @@ class StudyInferenceTask(DjangoTask[[str], None]):
     Based on ``DjangoTask``, the class Celery gives every task of a Django project (``app.Task``).
     """
 
-    def on_failure(self, exc: Exception, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any],
-                   einfo: ExceptionInfo) -> None:
+    def on_failure(
+        self, exc: Exception, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any], einfo: ExceptionInfo
+    ) -> None:
         study_id = args[0] if args else kwargs.get("study_id")
         if study_id is None:
             return  # a message without a study id: there is no study to end
         if isinstance(exc, SoftTimeLimitExceeded):
             reason = "Processing took longer than the time limit; please try again or contact support."
         else:
-            reason = (f"Processing failed unexpectedly ({type(exc).__name__}). "
-                      "The team has been notified in the logs.")
+            reason = f"Processing failed unexpectedly ({type(exc).__name__}). The team has been notified in the logs."
         study_mark_failed(study_id=study_id, reason=reason, task_id=task_id)
 
 
 @shared_task(
-    bind=True, base=StudyInferenceTask, acks_late=True, autoretry_for=TRANSIENT_ERRORS, retry_backoff=2,
-    retry_backoff_max=60, retry_jitter=True, max_retries=5, name=dispatch.STUDY_RUN_INFERENCE,
+    bind=True,
+    base=StudyInferenceTask,
+    acks_late=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=5,
+    name=dispatch.STUDY_RUN_INFERENCE,
 )
 def study_run_inference_task(self: StudyInferenceTask, study_id: str) -> None:
     token = task_id_var.set(self.request.id or "")

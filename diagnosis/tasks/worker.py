@@ -45,8 +45,12 @@ def _on_worker_ready(sender: Any = None, **kwargs: Any) -> None:
     requeued = studies_requeue_stuck(worker=hostname)
     if requeued:
         logger.warning("worker %s restarted: requeued %d orphaned studies", hostname, len(requeued))
-    threading.Thread(target=_heartbeat_loop, args=(hostname, _queue_names(sender), _heartbeat_stop), daemon=True,
-                     name="pneumoweb-heartbeat").start()
+    threading.Thread(
+        target=_heartbeat_loop,
+        args=(hostname, _queue_names(sender), _heartbeat_stop),
+        daemon=True,
+        name="pneumoweb-heartbeat",
+    ).start()
 
 
 @signals.worker_shutdown.connect

@@ -88,8 +88,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The worker and the web server write concurrently; WAL plus a busy timeout keeps SQLite from
     # answering "database is locked" under that light load; IMMEDIATE takes the write lock up front instead of
     # failing when a read transaction later tries to write.
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;",
-                                       "transaction_mode": "IMMEDIATE"}
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL;",
+        "transaction_mode": "IMMEDIATE",
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -109,9 +112,10 @@ STATIC_ROOT = VAR_DIR / "static"
 STORAGES: dict[str, dict[str, Any]] = {
     # Uploaded X-rays are patient data: they live under PNEUMO_STORAGE_DIR, never under a public or static folder,
     # and are served only through views that check permissions.
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage",
-                "OPTIONS": {"location": str(Path(env_str("PNEUMO_STORAGE_DIR", str(VAR_DIR / "storage")))),
-                            "base_url": None}},
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(Path(env_str("PNEUMO_STORAGE_DIR", str(VAR_DIR / "storage")))), "base_url": None},
+    },
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 LOGIN_URL = "login"
@@ -149,8 +153,13 @@ PNEUMO_POPULATION_NOTE = (
 
 # --- Cache: shared by every process when Redis is there (upload throttling counts per site, not per process) ---
 if REDIS_URL := env_str("REDIS_URL", ""):
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
-                          "KEY_PREFIX": "pneumoweb"}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "pneumoweb",
+        }
+    }
 
 # --- Celery (https://docs.celeryq.dev/en/stable/userguide/configuration.html) ----------------------------------
 CELERY_FS_DIR = VAR_DIR / "celery-broker"

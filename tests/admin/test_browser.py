@@ -21,7 +21,8 @@ from scipy.stats import binomtest
 from sklearn.metrics import accuracy_score, confusion_matrix
 
 from diagnosis.models import ModelVersion, TrainingRun
-from diagnosis.services.model_versions import model_version_activate, model_version_register
+from diagnosis.services.model_registration import model_version_register
+from diagnosis.services.model_versions import model_version_activate
 from tests.admin.conftest import reviewed_prediction
 from tests.browser_support import screenshot
 from tests.factories import TEST_PASSWORD, AdminFactory, ModelVersionFactory, RadiologistFactory
@@ -32,6 +33,7 @@ N_STUDIES = 40
 
 
 # --- Independent arithmetic ---------------------------------------------------------------------------------------
+
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """Wilson score interval, written out (Wilson 1927)."""
@@ -51,11 +53,15 @@ def expected_rates(truth: list[int], scores: list[float], threshold: float) -> d
     tn, fp, fn, tp = confusion_matrix(truth, predicted, labels=[0, 1]).ravel()
     agreement = accuracy_score(truth, predicted)
     assert math.isclose(agreement, (tp + tn) / len(truth))
-    return {"agreement": shown(int(tp + tn), len(truth)), "sensitivity": shown(int(tp), int(tp + fn)),
-            "specificity": shown(int(tn), int(tn + fp))}
+    return {
+        "agreement": shown(int(tp + tn), len(truth)),
+        "sensitivity": shown(int(tp), int(tp + fn)),
+        "specificity": shown(int(tn), int(tn + fp)),
+    }
 
 
 # --- Data --------------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def lifecycle(transactional_db: None, validated_artifact: Path) -> dict[str, Any]:
@@ -65,7 +71,10 @@ def lifecycle(transactional_db: None, validated_artifact: Path) -> dict[str, Any
     serving = model_version_register(path=validated_artifact, version="resnet50-v7", actor=admin)
     serving = model_version_activate(model_version=serving, actor=admin)
     shadow = ModelVersionFactory(
-        version="resnet50-v8-candidate", status=ModelVersion.Status.SHADOW, traffic_share=0, threshold=0.6,
+        version="resnet50-v8-candidate",
+        status=ModelVersion.Status.SHADOW,
+        traffic_share=0,
+        threshold=0.6,
         threshold_method={"method": "target_sensitivity", "target": 0.95, "on": "validation", "n": 200},
         validation_scores=[i / 100 for i in range(60)],  # validated on low scores: its live scores drift up
     )
@@ -80,14 +89,40 @@ def lifecycle(transactional_db: None, validated_artifact: Path) -> dict[str, Any
         study = reviewed_prediction(serving, s1, "PNEUMONIA" if label else "NORMAL", reviewer=radiologist).study
         reviewed_prediction(shadow, s2, "", study=study, is_shadow=True)
     run = TrainingRun.objects.create(
-        data_dir="/data/kermany", version="resnet50-v9", status=TrainingRun.Status.RUNNING, phase=1, epoch=6,
-        epochs=15, val_auc=0.9412, best_val_auc=0.9467, seconds_per_epoch=287.0, eta_seconds=8610.0,
-        created_by=admin, started_at=timezone.now(),
-        progress_log=[{"phase": 1, "epoch": e, "epochs": 15, "loss": 0.6 / e, "val_auc": auc, "seconds": 287.0,
-                       "at": f"2026-11-26T09:{e * 5:02d}:00+00:00"}
-                      for e, auc in enumerate([0.881, 0.905, 0.921, 0.9467, 0.933, 0.9412], start=1)])
-    return {"admin": admin, "serving": serving, "shadow": shadow, "truth": truth, "serving_scores": serving_scores,
-            "shadow_scores": shadow_scores, "run": run}
+        data_dir="/data/kermany",
+        version="resnet50-v9",
+        status=TrainingRun.Status.RUNNING,
+        phase=1,
+        epoch=6,
+        epochs=15,
+        val_auc=0.9412,
+        best_val_auc=0.9467,
+        seconds_per_epoch=287.0,
+        eta_seconds=8610.0,
+        created_by=admin,
+        started_at=timezone.now(),
+        progress_log=[
+            {
+                "phase": 1,
+                "epoch": e,
+                "epochs": 15,
+                "loss": 0.6 / e,
+                "val_auc": auc,
+                "seconds": 287.0,
+                "at": f"2026-11-26T09:{e * 5:02d}:00+00:00",
+            }
+            for e, auc in enumerate([0.881, 0.905, 0.921, 0.9467, 0.933, 0.9412], start=1)
+        ],
+    )
+    return {
+        "admin": admin,
+        "serving": serving,
+        "shadow": shadow,
+        "truth": truth,
+        "serving_scores": serving_scores,
+        "shadow_scores": shadow_scores,
+        "run": run,
+    }
 
 
 def log_in(page: Any, base_url: str) -> None:
@@ -104,6 +139,7 @@ def cell(page: Any, selector: str) -> str:
 
 
 # --- Test ---------------------------------------------------------------------------------------------------------
+
 
 def test_admin_reviews_versions_and_the_ab_report_and_cancels_a_training_run(
     live_server: Any, page: Any, lifecycle: dict[str, Any]
@@ -123,8 +159,9 @@ def test_admin_reviews_versions_and_the_ab_report_and_cancels_a_training_run(
     # The version page: validation metrics with intervals from the artifact, live rates computed here.
     serving_row.get_by_role("link", name="resnet50-v7").click()
     page.wait_for_url(re.compile(r"/modelversion/\d+/change/$"))
-    page.wait_for_function("Array.from(document.querySelectorAll('#plots img'))"
-                           ".every(img => img.complete && img.naturalWidth > 0)")
+    page.wait_for_function(
+        "Array.from(document.querySelectorAll('#plots img')).every(img => img.complete && img.naturalWidth > 0)"
+    )
     assert page.locator("#plots img").count() == 2
     assert cell(page, "#validation-metrics tr[data-metric='AUC-ROC'] td") == "0.973 (95% CI 0.958–0.986)"
     assert cell(page, "#validation-metrics tr[data-metric='Sensitivity'] td") == "0.955 (95% CI 0.925–0.980)"
@@ -142,7 +179,8 @@ def test_admin_reviews_versions_and_the_ab_report_and_cancels_a_training_run(
         expected = expected_rates(truth, scores, version.threshold)
         for key, text in expected.items():
             assert cell(page, f"#ab-table tr[data-version='{version.version}'] td[data-live='{key}']").startswith(
-                text), (version.version, key)
+                text
+            ), (version.version, key)
     serving_right = [int(s >= serving.threshold) == t for s, t in zip(lifecycle["serving_scores"], truth, strict=True)]
     shadow_right = [int(s >= shadow.threshold) == t for s, t in zip(lifecycle["shadow_scores"], truth, strict=True)]
     only_serving = sum(a and not b for a, b in zip(serving_right, shadow_right, strict=True))

@@ -28,22 +28,36 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "kermany"
 
 
-FORM = {"image_size": "224", "weights": "imagenet", "phase1_epochs": "5", "phase2_epochs": "3", "batch_size": "16",
-        "target_sensitivity": "0.95", "version": "ward-v2"}
+FORM = {
+    "image_size": "224",
+    "weights": "imagenet",
+    "phase1_epochs": "5",
+    "phase2_epochs": "3",
+    "batch_size": "16",
+    "target_sensitivity": "0.95",
+    "version": "ward-v2",
+}
 
 
 def test_launching_a_run_queues_it_on_the_training_queue(
     staff_web: Client, admin_user: Any, data_dir: Path, django_capture_on_commit_callbacks: Any
 ) -> None:
     assert b"Launch training" in staff_web.get(url("add")).content
-    with mock.patch("diagnosis.tasks.training.training_run_task.delay") as delay, \
-            django_capture_on_commit_callbacks(execute=True):
+    with (
+        mock.patch("diagnosis.tasks.training.training_run_task.delay") as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         response = staff_web.post(url("add"), {**FORM, "data_dir": str(data_dir)})
     run = TrainingRun.objects.get()
     assert response.status_code == 302 and response["Location"] == url("change", run.pk)
     delay.assert_called_once_with(run.pk)
     assert (run.version, run.image_size, run.phase1_epochs, run.phase2_epochs, run.batch_size) == (
-        "ward-v2", 224, 5, 3, 16)
+        "ward-v2",
+        224,
+        5,
+        3,
+        16,
+    )
     event = AuditEvent.objects.get(action="training.queued")
     assert (event.actor_id, event.subject_id) == (admin_user.pk, str(run.pk))
 
@@ -60,12 +74,23 @@ def test_a_running_run_shows_its_progress_refreshes_and_can_be_cancelled(
     staff_web: Client, admin_user: Any, data_dir: Path
 ) -> None:
     run = TrainingRun.objects.create(
-        data_dir=str(data_dir), version="ward-v3", status=TrainingRun.Status.RUNNING, phase=2, epoch=4, epochs=20,
-        val_auc=0.9612, best_val_auc=0.9655, seconds_per_epoch=312.0, eta_seconds=4980.0, created_by=admin_user,
+        data_dir=str(data_dir),
+        version="ward-v3",
+        status=TrainingRun.Status.RUNNING,
+        phase=2,
+        epoch=4,
+        epochs=20,
+        val_auc=0.9612,
+        best_val_auc=0.9655,
+        seconds_per_epoch=312.0,
+        eta_seconds=4980.0,
+        created_by=admin_user,
         started_at=timezone.now(),
-        progress_log=[{"phase": 1, "epoch": e, "epochs": 15, "loss": 0.3, "val_auc": 0.9, "seconds": 300}
-                      for e in range(1, 9)] + [{"phase": 2, "epoch": e, "epochs": 20, "loss": 0.2, "val_auc": 0.96,
-                                               "seconds": 312} for e in range(1, 5)])
+        progress_log=[
+            {"phase": 1, "epoch": e, "epochs": 15, "loss": 0.3, "val_auc": 0.9, "seconds": 300} for e in range(1, 9)
+        ]
+        + [{"phase": 2, "epoch": e, "epochs": 20, "loss": 0.2, "val_auc": 0.96, "seconds": 312} for e in range(1, 5)],
+    )
     page = staff_web.get(url("change", run.pk)).content.decode()
     assert '<meta http-equiv="refresh" content="5">' in page
     assert "phase 2/2, epoch 4/20 — fine-tuning" in page
@@ -91,8 +116,14 @@ def test_a_running_run_shows_its_progress_refreshes_and_can_be_cancelled(
 
 def test_a_finished_run_links_its_version_and_stops_refreshing(staff_web: Client, data_dir: Path) -> None:
     version = ModelVersionFactory(version="ward-v4")
-    run = TrainingRun.objects.create(data_dir=str(data_dir), version="ward-v4", status=TrainingRun.Status.SUCCEEDED,
-                                     model_version=version, best_val_auc=0.97, finished_at=timezone.now())
+    run = TrainingRun.objects.create(
+        data_dir=str(data_dir),
+        version="ward-v4",
+        status=TrainingRun.Status.SUCCEEDED,
+        model_version=version,
+        best_val_auc=0.97,
+        finished_at=timezone.now(),
+    )
     page = staff_web.get(url("change", run.pk)).content.decode()
     assert 'http-equiv="refresh"' not in page and 'id="cancel-run"' not in page
     assert reverse("admin:diagnosis_modelversion_change", args=[version.pk]) in page

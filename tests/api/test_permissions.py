@@ -65,8 +65,13 @@ def call(client: APIClient, endpoint: str, study_id: uuid.UUID) -> Any:
 
 @pytest.mark.parametrize(("endpoint", "persona", "expected"), CASES)
 def test_each_persona_gets_the_expected_status_on_each_endpoint(
-    request: pytest.FixtureRequest, api_client_for: Callable[[Any], APIClient], integrators_study: Study,
-    enqueue: Any, endpoint: str, persona: str, expected: int,
+    request: pytest.FixtureRequest,
+    api_client_for: Callable[[Any], APIClient],
+    integrators_study: Study,
+    enqueue: Any,
+    endpoint: str,
+    persona: str,
+    expected: int,
 ) -> None:
     user = request.getfixturevalue(persona)
     response = call(api_client_for(user), endpoint, integrators_study.id)
@@ -99,8 +104,11 @@ def test_another_integrators_study_is_indistinguishable_from_a_missing_one(
 
 
 def test_integrators_list_only_their_own_studies(
-    integrator_client: APIClient, other_integrator_client: APIClient, radiologist_client: APIClient,
-    integrators_study: Study, other_integrator: Any,
+    integrator_client: APIClient,
+    other_integrator_client: APIClient,
+    radiologist_client: APIClient,
+    integrators_study: Study,
+    other_integrator: Any,
 ) -> None:
     theirs = PredictionFactory(study__uploaded_by=other_integrator).study
 
@@ -115,8 +123,9 @@ def test_integrators_list_only_their_own_studies(
 def test_an_integrator_cannot_review_even_their_own_study(
     integrator_client: APIClient, integrators_study: Study
 ) -> None:
-    response = integrator_client.post(f"/api/v1/studies/{integrators_study.id}/review/", {"finding": "NORMAL"},
-                                      format="json")
+    response = integrator_client.post(
+        f"/api/v1/studies/{integrators_study.id}/review/", {"finding": "NORMAL"}, format="json"
+    )
     assert response.status_code == 403
     assert response.json() == {"detail": "Only radiologists can review studies."}
     assert not integrators_study.reviews.exists()

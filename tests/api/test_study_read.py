@@ -23,6 +23,7 @@ def ids(response: Any) -> list[str]:
 
 # --- List ------------------------------------------------------------------------------------------------------
 
+
 def test_the_worklist_is_in_priority_order_then_oldest_first(
     radiologist_client: APIClient, serving_model_version: ModelVersion
 ) -> None:
@@ -49,8 +50,10 @@ def test_the_worklist_filters_by_status_and_by_predicted_label(
 
 @pytest.mark.parametrize(
     ("query", "detail"),
-    [({"status": "done"}, 'status: "done" is not a valid choice.'),
-     ({"label": "pneumonia"}, 'label: "pneumonia" is not a valid choice.')],
+    [
+        ({"status": "done"}, 'status: "done" is not a valid choice.'),
+        ({"label": "pneumonia"}, 'label: "pneumonia" is not a valid choice.'),
+    ],
 )
 def test_an_invalid_filter_value_is_a_400(radiologist_client: APIClient, query: dict[str, str], detail: str) -> None:
     response = radiologist_client.get(URL, query)
@@ -68,9 +71,7 @@ def test_the_worklist_is_paginated(radiologist_client: APIClient, serving_model_
     assert radiologist_client.get(URL, {"page": 99}).status_code == 404
 
 
-def test_a_shadow_prediction_is_never_shown(
-    radiologist_client: APIClient, serving_model_version: ModelVersion
-) -> None:
+def test_a_shadow_prediction_is_never_shown(radiologist_client: APIClient, serving_model_version: ModelVersion) -> None:
     shadow_version = ModelVersionFactory(version="candidate", status=ModelVersion.Status.SHADOW, traffic_share=0)
     queued = StudyFactory()
     # A shadow version ran on a study whose primary prediction is not there yet, and on a completed one.
@@ -98,27 +99,53 @@ def test_listing_is_not_audited_as_a_view(radiologist_client: APIClient, serving
 
 # --- Detail ----------------------------------------------------------------------------------------------------
 
+
 def test_the_detail_shows_the_result_the_review_and_the_image_links(
     radiologist: Any, radiologist_client: APIClient, serving_model_version: ModelVersion
 ) -> None:
     prediction = PredictionFactory(probability=0.73, study__patient_id="PAT-9", study__accession_number="ACC-9")
     study = prediction.study
-    ReviewFactory(study=study, prediction=prediction, reviewer=radiologist, finding="PNEUMONIA",
-                  agrees_with_model=True, comment="Right lower lobe.")
+    ReviewFactory(
+        study=study,
+        prediction=prediction,
+        reviewer=radiologist,
+        finding="PNEUMONIA",
+        agrees_with_model=True,
+        comment="Right lower lobe.",
+    )
 
     body = radiologist_client.get(f"{URL}{study.id}/").json()
 
     base = f"http://testserver{URL}{study.id}/"
     assert body == {
-        "id": str(study.id), "url": base, "status": "completed", "error": "",
-        "created_at": body["created_at"], "completed_at": body["completed_at"],
-        "patient_id": "PAT-9", "accession_number": "ACC-9", "format": "png",
+        "id": str(study.id),
+        "url": base,
+        "status": "completed",
+        "error": "",
+        "created_at": body["created_at"],
+        "completed_at": body["completed_at"],
+        "patient_id": "PAT-9",
+        "accession_number": "ACC-9",
+        "format": "png",
         "model_version": serving_model_version.version,
-        "prediction": {"probability": 0.73, "label": "PNEUMONIA", "threshold": 0.5,
-                       "model_version": serving_model_version.version, "validated": True, "inference_ms": 42.0},
-        "review": {"finding": "PNEUMONIA", "agrees_with_model": True, "comment": "Right lower lobe.",
-                   "reviewer": radiologist.username, "created_at": body["review"]["created_at"]},
-        "image_url": f"{base}image/", "heatmap_url": f"{base}heatmap/", "overlay_url": f"{base}overlay/",
+        "prediction": {
+            "probability": 0.73,
+            "label": "PNEUMONIA",
+            "threshold": 0.5,
+            "model_version": serving_model_version.version,
+            "validated": True,
+            "inference_ms": 42.0,
+        },
+        "review": {
+            "finding": "PNEUMONIA",
+            "agrees_with_model": True,
+            "comment": "Right lower lobe.",
+            "reviewer": radiologist.username,
+            "created_at": body["review"]["created_at"],
+        },
+        "image_url": f"{base}image/",
+        "heatmap_url": f"{base}heatmap/",
+        "overlay_url": f"{base}overlay/",
     }
     assert body["completed_at"] is not None
 
@@ -139,12 +166,17 @@ def test_the_latest_review_stands(radiologist_client: APIClient, serving_model_v
     assert (body["review"]["finding"], body["review"]["reviewer"]) == ("PNEUMONIA", latest.reviewer.username)
 
 
-def test_a_failed_study_shows_why(integrator: Any, integrator_client: APIClient,
-                                  serving_model_version: ModelVersion) -> None:
+def test_a_failed_study_shows_why(
+    integrator: Any, integrator_client: APIClient, serving_model_version: ModelVersion
+) -> None:
     study = StudyFactory(uploaded_by=integrator, status=Study.Status.FAILED, error="The DICOM file is damaged.")
     body = integrator_client.get(f"{URL}{study.id}/").json()
     assert (body["status"], body["error"], body["prediction"], body["image_url"]) == (
-        "failed", "The DICOM file is damaged.", None, None)
+        "failed",
+        "The DICOM file is damaged.",
+        None,
+        None,
+    )
 
 
 def test_viewing_a_study_is_audited(
@@ -154,10 +186,15 @@ def test_viewing_a_study_is_audited(
     integrator_client.get(f"{URL}{study.id}/", REMOTE_ADDR="10.1.2.3")
     event = AuditEvent.objects.get(action="study.viewed")
     assert (event.actor, event.subject_type, event.subject_id, event.client_ip) == (
-        integrator, "study", str(study.id), "10.1.2.3")
+        integrator,
+        "study",
+        str(study.id),
+        "10.1.2.3",
+    )
 
 
 # --- PNG files -------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("what", ["image", "heatmap", "overlay"])
 def test_a_png_is_served_privately_with_nosniff_and_audited(

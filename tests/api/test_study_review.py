@@ -23,18 +23,28 @@ def review_url(study: Any) -> str:
     ids=["confirms", "overrides"],
 )
 def test_a_radiologist_reviews_a_completed_study(
-    radiologist: Any, radiologist_client: APIClient, serving_model_version: ModelVersion,
-    finding: str, agrees: bool, action: str,
+    radiologist: Any,
+    radiologist_client: APIClient,
+    serving_model_version: ModelVersion,
+    finding: str,
+    agrees: bool,
+    action: str,
 ) -> None:
     prediction = PredictionFactory(probability=0.9)
 
-    response = radiologist_client.post(review_url(prediction.study), {"finding": finding, "comment": " Seen. "},
-                                       format="json")
+    response = radiologist_client.post(
+        review_url(prediction.study), {"finding": finding, "comment": " Seen. "}, format="json"
+    )
 
     assert response.status_code == 201, response.content
     body = response.json()
-    assert body == {"finding": finding, "agrees_with_model": agrees, "comment": "Seen.",
-                    "reviewer": radiologist.username, "created_at": body["created_at"]}
+    assert body == {
+        "finding": finding,
+        "agrees_with_model": agrees,
+        "comment": "Seen.",
+        "reviewer": radiologist.username,
+        "created_at": body["created_at"],
+    }
     review = Review.objects.get()
     assert (review.study, review.prediction, review.reviewer) == (prediction.study, prediction, radiologist)
     event = AuditEvent.objects.get(action=action)
@@ -56,9 +66,11 @@ def test_a_review_of_a_queued_study_is_a_conflict(
 
 @pytest.mark.parametrize(
     ("data", "detail"),
-    [({}, "finding: This field is required."),
-     ({"finding": "MAYBE"}, 'finding: "MAYBE" is not a valid choice.'),
-     ({"finding": "NORMAL", "comment": "x" * 5001}, "comment: Ensure this field has no more than 5000 characters.")],
+    [
+        ({}, "finding: This field is required."),
+        ({"finding": "MAYBE"}, 'finding: "MAYBE" is not a valid choice.'),
+        ({"finding": "NORMAL", "comment": "x" * 5001}, "comment: Ensure this field has no more than 5000 characters."),
+    ],
 )
 def test_an_invalid_review_is_a_400(
     radiologist_client: APIClient, serving_model_version: ModelVersion, data: dict[str, str], detail: str

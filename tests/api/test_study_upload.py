@@ -42,6 +42,7 @@ def upload(client: APIClient, content: bytes, name: str = "chest.png", **fields:
 
 # --- Accepted --------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("content", "name", "expected_format", "size"),
     [
@@ -52,16 +53,21 @@ def upload(client: APIClient, content: bytes, name: str = "chest.png", **fields:
     ids=["png", "jpeg", "dicom"],
 )
 def test_it_queues_a_valid_upload(
-    integrator: Any, integrator_client: APIClient, serving_model_version: ModelVersion, enqueue: Any,
-    content: bytes, name: str, expected_format: str, size: tuple[int, int],
+    integrator: Any,
+    integrator_client: APIClient,
+    serving_model_version: ModelVersion,
+    enqueue: Any,
+    content: bytes,
+    name: str,
+    expected_format: str,
+    size: tuple[int, int],
 ) -> None:
     response = upload(integrator_client, content, name, patient_id="PAT-1", accession_number="ACC-1")
 
     assert response.status_code == 202, response.content
     body = response.json()
     study = Study.objects.get()
-    assert body == {"id": str(study.id), "status": "queued",
-                    "url": f"http://testserver/api/v1/studies/{study.id}/"}
+    assert body == {"id": str(study.id), "status": "queued", "url": f"http://testserver/api/v1/studies/{study.id}/"}
     assert response["Location"] == body["url"]
     assert (study.status, study.format, (study.width, study.height)) == ("queued", expected_format, size)
     assert study.model_version == serving_model_version
@@ -74,7 +80,9 @@ def test_it_queues_a_valid_upload(
 
 
 def test_it_enqueues_inference_only_after_the_transaction_commits(
-    integrator_client: APIClient, serving_model_version: ModelVersion, enqueue: Any,
+    integrator_client: APIClient,
+    serving_model_version: ModelVersion,
+    enqueue: Any,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -99,6 +107,7 @@ def test_the_detail_of_a_new_upload_shows_it_queued_with_no_result_yet(
 
 
 # --- Refused ---------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def nothing_stored(stored_files: Callable[[], set[Path]]) -> Iterator[None]:
@@ -178,6 +187,7 @@ def test_it_answers_503_when_no_model_version_is_serving(
 
 
 # --- Throttling ------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def upload_rate_of_two_per_minute(settings: Any) -> Iterator[None]:

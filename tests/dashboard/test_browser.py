@@ -26,6 +26,7 @@ pytestmark = pytest.mark.browser
 
 # --- Synthetic pictures (so the screenshots look like the real thing) ------------------------------------------------
 
+
 def _png(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG")
@@ -33,24 +34,25 @@ def _png(array: np.ndarray) -> bytes:
 
 
 def _blob(shape: tuple[int, int], cy: float, cx: float, sy: float, sx: float) -> np.ndarray:
-    y, x = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
+    y, x = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
     return np.exp(-(((y - cy) / sy) ** 2 + ((x - cx) / sx) ** 2))
 
 
 def chest_like_png(size: int = 512) -> bytes:
     """A grayscale frontal 'chest': bright body, dark lungs, a spine; enough to judge the page layout."""
     shape = (size, size)
-    body = np.clip(_blob(shape, size * .55, size * .5, size * .55, size * .42) * 1.6, 0, 1)
-    lungs = (_blob(shape, size * .48, size * .31, size * .25, size * .12)
-             + _blob(shape, size * .48, size * .69, size * .25, size * .12))
-    spine = _blob(shape, size * .5, size * .5, size * .6, size * .035)
+    body = np.clip(_blob(shape, size * 0.55, size * 0.5, size * 0.55, size * 0.42) * 1.6, 0, 1)
+    lungs = _blob(shape, size * 0.48, size * 0.31, size * 0.25, size * 0.12) + _blob(
+        shape, size * 0.48, size * 0.69, size * 0.25, size * 0.12
+    )
+    spine = _blob(shape, size * 0.5, size * 0.5, size * 0.6, size * 0.035)
     image = 0.15 + 0.65 * body - 0.45 * np.clip(lungs, 0, 1) + 0.25 * spine
     return _png((np.clip(image, 0, 1) * 255).astype(np.uint8))
 
 
 def heatmap_png(size: int = 512) -> bytes:
     """A jet-coloured Grad-CAM-like map focused on the right lower zone (the patient's right: image left)."""
-    heat = _blob((size, size), size * .6, size * .32, size * .13, size * .1)
+    heat = _blob((size, size), size * 0.6, size * 0.32, size * 0.13, size * 0.1)
     r, g, b = (np.clip(1.5 - np.abs(4 * heat - k), 0, 1) for k in (3, 2, 1))
     return _png((np.stack([r, g, b], axis=-1) * 255).astype(np.uint8))
 
@@ -79,6 +81,7 @@ def computed(page: Any, selector: str, prop: str) -> str:
 
 # --- Tests -----------------------------------------------------------------------------------------------------
 
+
 def test_radiologist_opens_a_study_adjusts_the_heatmap_and_overrides_the_ai(
     live_server: Any, transactional_db: None, page: Any
 ) -> None:
@@ -86,22 +89,47 @@ def test_radiologist_opens_a_study_adjusts_the_heatmap_and_overrides_the_ai(
     demo = ModelVersionFactory(version="demo-untrained-v0", validated=False, threshold_calibrated_at=None)
     now = timezone.now()
     positive = PredictionFactory(
-        probability=0.873, heatmap=ContentFile(heatmap_png(), name="heatmap.png"),
-        study__model_version=demo, study__priority=87, study__created_at=now - timedelta(minutes=7),
-        study__width=512, study__height=512, study__display_image=ContentFile(chest_like_png(), name="display.png"),
-        study__patient_id="PAT-004211", study__accession_number="ACC-88120",
-        study__original_filename="chest_pa.dcm", study__format=Study.Format.DICOM,
-        study__dicom_metadata={"modality": "DX", "body_part_examined": "CHEST", "view_position": "PA",
-                               "patient_sex": "F", "study_date": "2026-11-24", "manufacturer": "ACME Radiography"},
+        probability=0.873,
+        heatmap=ContentFile(heatmap_png(), name="heatmap.png"),
+        study__model_version=demo,
+        study__priority=87,
+        study__created_at=now - timedelta(minutes=7),
+        study__width=512,
+        study__height=512,
+        study__display_image=ContentFile(chest_like_png(), name="display.png"),
+        study__patient_id="PAT-004211",
+        study__accession_number="ACC-88120",
+        study__original_filename="chest_pa.dcm",
+        study__format=Study.Format.DICOM,
+        study__dicom_metadata={
+            "modality": "DX",
+            "body_part_examined": "CHEST",
+            "view_position": "PA",
+            "patient_sex": "F",
+            "study_date": "2026-11-24",
+            "manufacturer": "ACME Radiography",
+        },
     ).study
-    PredictionFactory(probability=0.12, study__model_version=demo, study__patient_id="PAT-001877",
-                      study__created_at=now - timedelta(minutes=42))
-    StudyFactory(model_version=demo, status=Study.Status.PROCESSING, patient_id="PAT-009001",
-                 created_at=now - timedelta(minutes=3))
+    PredictionFactory(
+        probability=0.12,
+        study__model_version=demo,
+        study__patient_id="PAT-001877",
+        study__created_at=now - timedelta(minutes=42),
+    )
+    StudyFactory(
+        model_version=demo,
+        status=Study.Status.PROCESSING,
+        patient_id="PAT-009001",
+        created_at=now - timedelta(minutes=3),
+    )
     StudyFactory(model_version=demo, patient_id="PAT-009002", created_at=now - timedelta(minutes=1))
-    StudyFactory(model_version=demo, status=Study.Status.FAILED, patient_id="PAT-000013",
-                 created_at=now - timedelta(minutes=15),
-                 error="The DICOM file has no pixel data, so it cannot be screened.")
+    StudyFactory(
+        model_version=demo,
+        status=Study.Status.FAILED,
+        patient_id="PAT-000013",
+        created_at=now - timedelta(minutes=15),
+        error="The DICOM file has no pixel data, so it cannot be screened.",
+    )
 
     log_in(page, live_server.url, radiologist.username)
 
@@ -163,10 +191,12 @@ def test_radiologist_uploads_files_and_the_open_worklist_picks_them_up(
     upload_page = page.context.new_page()
     upload_page.goto(f"{live_server.url}/upload/")
     upload_page.get_by_label("Patient ID").fill("PAT-777")
-    upload_page.locator("input[type=file]").set_input_files([
-        {"name": "chest.png", "mimeType": "image/png", "buffer": chest_like_png(256)},
-        {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not an x-ray\n"},
-    ])
+    upload_page.locator("input[type=file]").set_input_files(
+        [
+            {"name": "chest.png", "mimeType": "image/png", "buffer": chest_like_png(256)},
+            {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not an x-ray\n"},
+        ]
+    )
     upload_page.get_by_role("button", name="Upload").click()
     upload_page.locator("#upload-done").wait_for(state="visible")
 

@@ -42,6 +42,7 @@ def completed_study(serving_model_version: ModelVersion) -> Study:
 
 # --- Access --------------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["dashboard:worklist", "dashboard:upload"])
 def test_pages_redirect_anonymous_users_to_login(client: Client, name: str) -> None:
     response = client.get(reverse(name))
@@ -103,6 +104,7 @@ def test_logout_is_a_post_and_returns_to_login(radiologist_web: Client) -> None:
 
 
 # --- Worklist ------------------------------------------------------------------------------------------------------
+
 
 def test_worklist_follows_the_selector_order(radiologist_web: Client, serving_model_version: ModelVersion) -> None:
     now = timezone.now()
@@ -192,6 +194,7 @@ def test_worklist_shows_the_review_state(radiologist_web: Client, completed_stud
 
 # --- Banner for unvalidated models and the population note ------------------------------------------------------------
 
+
 def test_banner_warns_about_an_unvalidated_model(radiologist_web: Client) -> None:
     demo = ModelVersionFactory(version="demo-untrained", validated=False, threshold_calibrated_at=None)
     study = PredictionFactory(study__model_version=demo, probability=0.6).study
@@ -225,6 +228,7 @@ def test_every_page_carries_the_population_note_and_decision_support_notice(radi
 
 # --- Study page ----------------------------------------------------------------------------------------------------
 
+
 def test_study_page_is_404_for_a_missing_study(radiologist_web: Client) -> None:
     response = radiologist_web.get(reverse("dashboard:study", kwargs={"study_id": uuid.uuid4()}))
     assert response.status_code == 404
@@ -250,9 +254,7 @@ def test_study_page_records_a_viewed_audit_event(
     assert (event.subject_type, event.subject_id) == ("study", str(completed_study.id))
 
 
-def test_study_page_shows_the_result_image_layers_and_metadata(
-    radiologist_web: Client, completed_study: Study
-) -> None:
+def test_study_page_shows_the_result_image_layers_and_metadata(radiologist_web: Client, completed_study: Study) -> None:
     html = radiologist_web.get(study_url(completed_study)).content.decode()
     base = f"/api/v1/studies/{completed_study.id}"
     assert f'src="{base}/image/"' in html
@@ -298,6 +300,7 @@ def test_failed_study_page_shows_the_error(radiologist_web: Client, serving_mode
 
 
 # --- Reviews -------------------------------------------------------------------------------------------------------
+
 
 def test_confirming_the_ai_finding_records_a_review_and_an_audit_row(
     radiologist_web: Client, completed_study: Study, radiologist: Any
@@ -353,6 +356,7 @@ def test_reviewing_a_missing_study_is_404(radiologist_web: Client) -> None:
 
 # --- Uploads -------------------------------------------------------------------------------------------------------
 
+
 def test_upload_endpoint_refuses_a_text_file_with_415_and_stores_nothing(
     radiologist_web: Client, serving_model_version: ModelVersion, stored_files: Any, enqueue: Any
 ) -> None:
@@ -368,7 +372,10 @@ def test_upload_endpoint_refuses_a_text_file_with_415_and_stores_nothing(
 
 
 def test_upload_endpoint_creates_a_study_and_queues_it(
-    radiologist_web: Client, serving_model_version: ModelVersion, radiologist: Any, enqueue: Any,
+    radiologist_web: Client,
+    serving_model_version: ModelVersion,
+    radiologist: Any,
+    enqueue: Any,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     upload = SimpleUploadedFile("chest.png", png_bytes(), content_type="image/png")

@@ -69,12 +69,20 @@ def reader(db: None) -> User:
     return user
 
 
-def make_version(name: str, *, status: str = "active", share: int = 100, threshold: float = 0.5,
-                 calibrated: bool = True) -> ModelVersion:
+def make_version(
+    name: str, *, status: str = "active", share: int = 100, threshold: float = 0.5, calibrated: bool = True
+) -> ModelVersion:
     return ModelVersion.objects.create(
-        version=name, path=f"/nonexistent/{name}", sha256="0" * 64, status=status, traffic_share=share,
-        threshold=threshold, threshold_method={"method": "target_sensitivity", "target": 0.95, "on": "validation"},
-        threshold_calibrated_at=timezone.now() if calibrated else None, validated=True, image_size=64,
+        version=name,
+        path=f"/nonexistent/{name}",
+        sha256="0" * 64,
+        status=status,
+        traffic_share=share,
+        threshold=threshold,
+        threshold_method={"method": "target_sensitivity", "target": 0.95, "on": "validation"},
+        threshold_calibrated_at=timezone.now() if calibrated else None,
+        validated=True,
+        image_size=64,
         preprocessing={"image_size": 64},
     )
 

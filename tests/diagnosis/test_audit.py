@@ -14,8 +14,10 @@ pytestmark = pytest.mark.django_db
 
 
 def _three_events() -> list[AuditEvent]:
-    return [audit_record(action=f"test.{i}", subject_type="study", subject_id=str(i), details={"n": i, "x": 0.1})
-            for i in range(3)]
+    return [
+        audit_record(action=f"test.{i}", subject_type="study", subject_id=str(i), details={"n": i, "x": 0.1})
+        for i in range(3)
+    ]
 
 
 def test_events_chain_to_each_other_and_verify() -> None:

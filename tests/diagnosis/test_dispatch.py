@@ -22,8 +22,11 @@ def test_every_dispatched_name_is_a_task_named_after_its_module(name: str) -> No
 
 def test_tensorflow_tasks_are_routed_to_the_training_queue_and_inference_is_not() -> None:
     routes = settings.CELERY_TASK_ROUTES
-    for name in (dispatch.TRAINING_RUN_EXECUTE, dispatch.MODEL_VERSION_CALIBRATE_ON_FOLDER,
-                 dispatch.MODEL_VERSION_REGISTER):
+    for name in (
+        dispatch.TRAINING_RUN_EXECUTE,
+        dispatch.MODEL_VERSION_CALIBRATE_ON_FOLDER,
+        dispatch.MODEL_VERSION_REGISTER,
+    ):
         assert routes[name] == {"queue": "training"}
     assert dispatch.STUDY_RUN_INFERENCE not in routes  # default queue: inference
     assert settings.CELERY_BEAT_SCHEDULE["requeue-stuck-studies"]["task"] == dispatch.STUDIES_REQUEUE_STUCK

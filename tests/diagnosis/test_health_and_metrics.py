@@ -51,8 +51,11 @@ def test_readyz_ignores_a_worker_that_stopped_beating(tmp_path: Path) -> None:
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def test_metrics_count_studies_predictions_inference_time_and_queue_wait() -> None:
@@ -62,8 +65,7 @@ def test_metrics_count_studies_predictions_inference_time_and_queue_wait() -> No
     now = timezone.now()
     for probability, ms, wait_s in ((0.9, 300.0, 3), (0.2, 1500.0, 40)):
         prediction = PredictionFactory(probability=probability, inference_ms=ms, study__model_version=version)
-        Study.objects.filter(pk=prediction.study_id).update(created_at=now - timedelta(seconds=wait_s),
-                                                            started_at=now)
+        Study.objects.filter(pk=prediction.study_id).update(created_at=now - timedelta(seconds=wait_s), started_at=now)
 
     response = Client().get("/metrics")
     assert response.status_code == 200

@@ -23,7 +23,8 @@ pytestmark = pytest.mark.django_db
 def queued_study(uploader, serving_version, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
     with django_capture_on_commit_callbacks(execute=False):
         return study_create_from_upload(
-            upload=SimpleUploadedFile("x.png", png_bytes()), uploaded_by=uploader, source=Study.Source.API)
+            upload=SimpleUploadedFile("x.png", png_bytes()), uploaded_by=uploader, source=Study.Source.API
+        )
 
 
 def test_it_completes_a_study_and_records_one_prediction(queued_study: Study, fake_predictor: FakePredictor) -> None:
@@ -60,8 +61,9 @@ def test_it_fails_the_study_with_the_image_error_message(queued_study: Study, fa
     assert AuditEvent.objects.filter(subject_id=str(queued_study.id), action="inference.failed").exists()
 
 
-def test_it_fails_a_study_that_keeps_killing_its_worker(queued_study: Study, fake_predictor: FakePredictor,
-                                                       settings) -> None:  # type: ignore[no-untyped-def]
+def test_it_fails_a_study_that_keeps_killing_its_worker(
+    queued_study: Study, fake_predictor: FakePredictor, settings
+) -> None:  # type: ignore[no-untyped-def]
     settings.PNEUMO_MAX_INFERENCE_ATTEMPTS = 2
     for attempt in range(2):
         assert study_claim(study_id=str(queued_study.id), task_id=f"t-{attempt}", worker="w1") is not None
@@ -86,8 +88,11 @@ def test_positive_studies_rank_above_every_negative() -> None:
     assert study_priority(label="PNEUMONIA", probability=0.9) > study_priority(label="PNEUMONIA", probability=0.5)
 
 
-def test_requeue_takes_back_only_stuck_studies(queued_study: Study, settings,  # type: ignore[no-untyped-def]
-                                               django_capture_on_commit_callbacks) -> None:
+def test_requeue_takes_back_only_stuck_studies(
+    queued_study: Study,
+    settings,  # type: ignore[no-untyped-def]
+    django_capture_on_commit_callbacks,
+) -> None:
     study_claim(study_id=str(queued_study.id), task_id="t-1", worker="w1")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         assert studies_requeue_stuck(older_than_seconds=3600) == []

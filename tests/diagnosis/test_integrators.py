@@ -23,7 +23,11 @@ def test_it_creates_a_token_only_account_in_the_integrator_group_and_audits_who_
     assert not user.has_usable_password()
     event = AuditEvent.objects.get(action="integrator.created")
     assert (event.subject_type, event.subject_id, event.actor_id, event.actor_name) == (
-        "user", "pacs-router", admin.pk, "ops-admin")
+        "user",
+        "pacs-router",
+        admin.pk,
+        "ops-admin",
+    )
     assert token not in str(event.details)  # the secret never lands in the audit log
     assert audit_chain_verify().ok
 

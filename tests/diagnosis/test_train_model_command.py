@@ -21,9 +21,25 @@ def test_train_model_writes_a_loadable_artifact_and_registers_an_active_version(
     data = write_dataset(tmp_path / "chest_xray", n_train=14, seed=1)
     out = io.StringIO()
     call_command(
-        "train_model", "--data-dir", str(data), "--image-size", "32", "--weights", "none", "--phase1-epochs", "1",
-        "--phase2-epochs", "1", "--batch-size", "4", "--version", "tiny-v1", "--output", str(tmp_path / "models"),
-        "--activate", stdout=out,
+        "train_model",
+        "--data-dir",
+        str(data),
+        "--image-size",
+        "32",
+        "--weights",
+        "none",
+        "--phase1-epochs",
+        "1",
+        "--phase2-epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--version",
+        "tiny-v1",
+        "--output",
+        str(tmp_path / "models"),
+        "--activate",
+        stdout=out,
     )
     printed = out.getvalue()
     assert "[" in printed and "epoch 1/1" in printed and "img/s" in printed  # progress per epoch with the pace
@@ -42,8 +58,16 @@ def test_train_model_writes_a_loadable_artifact_and_registers_an_active_version(
 
     report_dir = tmp_path / "eval"
     out = io.StringIO()
-    call_command("evaluate_model", "--version", "tiny-v1", "--data-dir", str(data / "train"), "--output",
-                 str(report_dir), stdout=out)
+    call_command(
+        "evaluate_model",
+        "--version",
+        "tiny-v1",
+        "--data-dir",
+        str(data / "train"),
+        "--output",
+        str(report_dir),
+        stdout=out,
+    )
     report = json.loads((report_dir / "report.json").read_text())
     assert report["report"]["n"] == 28 and len(report["per_image"]) == 28
     assert "AUC-ROC" in out.getvalue()

@@ -35,8 +35,10 @@ def _require_services() -> None:
 def demo_artifact_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny untrained model artifact (64 px), built once per session in a subprocess (keeps TF out of here)."""
     out = tmp_path_factory.mktemp("models") / "integration-demo"
-    code = ("import sys; from mlcore.artifact import create_demo_artifact; "
-            f"create_demo_artifact(sys.argv[1], image_size={INTEGRATION_IMAGE_SIZE}, version='integration-demo')")
+    code = (
+        "import sys; from mlcore.artifact import create_demo_artifact; "
+        f"create_demo_artifact(sys.argv[1], image_size={INTEGRATION_IMAGE_SIZE}, version='integration-demo')"
+    )
     subprocess.run([sys.executable, "-c", code, str(out)], check=True, cwd=ROOT, timeout=300)
     return out
 
@@ -50,7 +52,8 @@ def roles(transactional_db: None) -> None:
 
 @pytest.fixture
 def active_model(roles: None, demo_artifact_dir: Path):  # type: ignore[no-untyped-def]
-    from diagnosis.services.model_versions import model_version_activate, model_version_register
+    from diagnosis.services.model_registration import model_version_register
+    from diagnosis.services.model_versions import model_version_activate
 
     version = model_version_register(path=demo_artifact_dir, version="integration-demo")
     return model_version_activate(model_version=version, allow_unvalidated=True)
@@ -66,9 +69,31 @@ class WorkerProcess:
     def start(self) -> None:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "pneumoweb", "worker", "-Q", self.queues, "--concurrency", "1",
-             "--pool", "prefork", "-n", self.node_name, "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "pneumoweb",
+                "worker",
+                "-Q",
+                self.queues,
+                "--concurrency",
+                "1",
+                "--pool",
+                "prefork",
+                "-n",
+                self.node_name,
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel",
+                "INFO",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def kill(self) -> None:
@@ -95,17 +120,19 @@ def worker_env(tmp_path: Path) -> dict[str, str]:
     _require_services()
     db = settings.DATABASES["default"]
     env = dict(os.environ)
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "pneumoweb.settings.test",
-        "PNEUMO_CELERY_EAGER": "0",
-        # The worker must use the test database pytest-django created, not the development one.
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-        "PNEUMO_STORAGE_DIR": str(settings.STORAGES["default"]["OPTIONS"]["location"]),
-        "PNEUMO_VAR_DIR": str(tmp_path / "var"),
-        "PNEUMO_MODEL_DIR": str(tmp_path / "worker-models"),
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-    })
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "pneumoweb.settings.test",
+            "PNEUMO_CELERY_EAGER": "0",
+            # The worker must use the test database pytest-django created, not the development one.
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "REDIS_URL": settings.REDIS_URL,
+            "PNEUMO_STORAGE_DIR": str(settings.STORAGES["default"]["OPTIONS"]["location"]),
+            "PNEUMO_VAR_DIR": str(tmp_path / "var"),
+            "PNEUMO_MODEL_DIR": str(tmp_path / "worker-models"),
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+        }
+    )
     if db.get("PASSWORD"):
         env["DATABASE_URL"] = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     return env
@@ -124,16 +151,22 @@ def live_broker() -> Iterator[None]:
 
 
 @pytest.fixture
-def celery_worker_process(worker_env: dict[str, str], live_broker: None, tmp_path: Path,
-                          active_model: object) -> Iterator[WorkerProcess]:
+def celery_worker_process(
+    worker_env: dict[str, str], live_broker: None, tmp_path: Path, active_model: object
+) -> Iterator[WorkerProcess]:
     worker = WorkerProcess(worker_env, tmp_path / "worker.log", f"itest-{os.getpid()}@localhost")
     worker.start()
     yield worker
     worker.stop()
 
 
-def wait_for(predicate: Callable[[], object], *, timeout: float, interval: float = 0.25,
-             on_timeout: Callable[[], str] = lambda: "") -> object:
+def wait_for(
+    predicate: Callable[[], object],
+    *,
+    timeout: float,
+    interval: float = 0.25,
+    on_timeout: Callable[[], str] = lambda: "",
+) -> object:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

@@ -17,7 +17,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.slow]
 
 
 def test_radiologist_uploads_reads_the_ai_result_and_reviews_it(
-    live_server: Any, celery_worker_process: WorkerProcess, page: Any,  # noqa: F811
+    live_server: Any,
+    celery_worker_process: WorkerProcess,
+    page: Any,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr("diagnosis.dashboard.views.WORKLIST_POLL_SECONDS", 1)
@@ -27,7 +29,8 @@ def test_radiologist_uploads_reads_the_ai_result_and_reviews_it(
     page.goto(f"{live_server.url}/upload/")
     page.get_by_label("Patient ID").fill("PAT-E2E-1")
     page.locator("input[type=file]").set_input_files(
-        [{"name": "chest.png", "mimeType": "image/png", "buffer": chest_like_png(384)}])
+        [{"name": "chest.png", "mimeType": "image/png", "buffer": chest_like_png(384)}]
+    )
     page.get_by_role("button", name="Upload").click()
     page.locator("#upload-done").wait_for(state="visible")
     study = Study.objects.get(patient_id="PAT-E2E-1")
@@ -35,8 +38,12 @@ def test_radiologist_uploads_reads_the_ai_result_and_reviews_it(
     # The worklist refreshes by itself as the worker finishes the study.
     page.goto(f"{live_server.url}/")
     row = page.locator(f"#study-{study.id}")
-    wait_for(lambda: row.get_attribute("data-status") in ("completed", "failed"), timeout=240, interval=1,
-             on_timeout=celery_worker_process.log_tail)
+    wait_for(
+        lambda: row.get_attribute("data-status") in ("completed", "failed"),
+        timeout=240,
+        interval=1,
+        on_timeout=celery_worker_process.log_tail,
+    )
     assert row.get_attribute("data-status") == "completed", Study.objects.get(id=study.id).error
     assert "NOT VALIDATED" in row.inner_text()  # the demo model is flagged on every row it produced
     screenshot(page, "e2e-worklist.png")
@@ -45,7 +52,8 @@ def test_radiologist_uploads_reads_the_ai_result_and_reviews_it(
     page.wait_for_url(f"{live_server.url}/studies/{study.id}/")
     page.wait_for_function(
         "['xray-image', 'heatmap-layer'].every(id => { const i = document.getElementById(id);"
-        " return i.complete && i.naturalWidth > 0; })")
+        " return i.complete && i.naturalWidth > 0; })"
+    )
     assert page.locator("#unvalidated-banner").is_visible()
     natural = page.eval_on_selector("#heatmap-layer", "el => [el.naturalWidth, el.naturalHeight]")
     assert natural == [384, 384]  # the Grad-CAM heatmap is at the upload's own resolution

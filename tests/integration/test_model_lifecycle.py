@@ -20,9 +20,9 @@ from diagnosis.models import AuditEvent, ModelVersion, Prediction, Study
 from diagnosis.selectors.performance import ab_report, version_live_performance
 from diagnosis.services.audit import audit_chain_verify
 from diagnosis.services.calibration import model_version_calibrate_on_folder
+from diagnosis.services.model_registration import model_version_register
 from diagnosis.services.model_versions import (
     model_version_activate,
-    model_version_register,
     model_version_retire,
     model_version_set_shadow,
     model_version_set_traffic,
@@ -35,8 +35,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def _artifact(tmp_path: Path, name: str, seed: int) -> Path:
-    code = ("import sys; from mlcore.artifact import create_demo_artifact; "
-            "create_demo_artifact(sys.argv[1], image_size=64, seed=int(sys.argv[3]), version=sys.argv[2])")
+    code = (
+        "import sys; from mlcore.artifact import create_demo_artifact; "
+        "create_demo_artifact(sys.argv[1], image_size=64, seed=int(sys.argv[3]), version=sys.argv[2])"
+    )
     out = tmp_path / name
     subprocess.run([sys.executable, "-c", code, str(out), name, str(seed)], check=True, cwd=ROOT, timeout=300)
     return out
@@ -45,22 +47,31 @@ def _artifact(tmp_path: Path, name: str, seed: int) -> Path:
 def _submit(api: APIClient, n: int, seed0: int) -> list[str]:
     ids = []
     for i in range(n):
-        response = api.post("/api/v1/studies/", {"file": io.BytesIO(chest_like_png(160, 128, seed=seed0 + i))},
-                            format="multipart")
+        response = api.post(
+            "/api/v1/studies/", {"file": io.BytesIO(chest_like_png(160, 128, seed=seed0 + i))}, format="multipart"
+        )
         assert response.status_code == 202, response.content
         ids.append(response.json()["id"])
     return ids
 
 
 def _wait_done(ids: list[str], worker: WorkerProcess) -> None:
-    wait_for(lambda: Study.objects.filter(id__in=ids, status__in=["completed", "failed"]).count() == len(ids),
-             timeout=600, interval=0.5, on_timeout=worker.log_tail)
+    wait_for(
+        lambda: Study.objects.filter(id__in=ids, status__in=["completed", "failed"]).count() == len(ids),
+        timeout=600,
+        interval=0.5,
+        on_timeout=worker.log_tail,
+    )
     assert not Study.objects.filter(id__in=ids, status="failed").exists(), list(
-        Study.objects.filter(id__in=ids, status="failed").values_list("error", flat=True))
+        Study.objects.filter(id__in=ids, status="failed").values_list("error", flat=True)
+    )
 
 
 def test_shadow_then_ab_then_replace(
-    roles: None, worker_env: dict[str, str], live_broker: None, tmp_path: Path,
+    roles: None,
+    worker_env: dict[str, str],
+    live_broker: None,
+    tmp_path: Path,
 ) -> None:
     admin = User.objects.create_superuser("ada", password="x" * 12)
     integrator = User.objects.create_user("ris")
@@ -88,14 +99,15 @@ def test_shadow_then_ab_then_replace(
         shadow_ids = _submit(api, 8, seed0=100)
         _wait_done(shadow_ids, worker)
         for study_id in shadow_ids:
-            assert set(Prediction.objects.filter(study_id=study_id).values_list("model_version__version",
-                                                                                "is_shadow")) == {
-                ("v1", False), ("v2", True)}
+            assert set(
+                Prediction.objects.filter(study_id=study_id).values_list("model_version__version", "is_shadow")
+            ) == {("v1", False), ("v2", True)}
             body = api.get(f"/api/v1/studies/{study_id}/").json()
             assert body["prediction"]["model_version"] == "v1"
         for i, study_id in enumerate(shadow_ids):
-            response = reader.post(f"/api/v1/studies/{study_id}/review/",
-                                   {"finding": "PNEUMONIA" if i % 2 else "NORMAL"})
+            response = reader.post(
+                f"/api/v1/studies/{study_id}/review/", {"finding": "PNEUMONIA" if i % 2 else "NORMAL"}
+            )
             assert response.status_code == 201
 
         # Both versions' live metrics, checked against a count made here from the rows.
@@ -104,7 +116,9 @@ def test_shadow_then_ab_then_replace(
             assert performance["n_reviewed"] == 8
             agree = sum(
                 Prediction.objects.get(study_id=sid, model_version=version).label
-                == ("PNEUMONIA" if i % 2 else "NORMAL") for i, sid in enumerate(shadow_ids))
+                == ("PNEUMONIA" if i % 2 else "NORMAL")
+                for i, sid in enumerate(shadow_ids)
+            )
             assert performance["agreement"]["k"] == agree
         assert {row["version"] for row in ab_report(versions=[v1, v2])["versions"]} == {"v1", "v2"}
 
@@ -137,12 +151,19 @@ def test_shadow_then_ab_then_replace(
     finally:
         worker.stop()
 
-    steps = list(AuditEvent.objects.filter(action__startswith="model.").values_list("action", "subject_id",
-                                                                                   "actor_name"))
+    steps = list(
+        AuditEvent.objects.filter(action__startswith="model.").values_list("action", "subject_id", "actor_name")
+    )
     actions = [(action, subject) for action, subject, _ in steps]
-    for expected in [("model.registered", "v1"), ("model.registered", "v2"), ("model.calibrated", "v1"),
-                     ("model.shadowed", "v2"), ("model.calibrated", "v2"), ("model.activated", "v2"),
-                     ("model.retired", "v1")]:
+    for expected in [
+        ("model.registered", "v1"),
+        ("model.registered", "v2"),
+        ("model.calibrated", "v1"),
+        ("model.shadowed", "v2"),
+        ("model.calibrated", "v2"),
+        ("model.activated", "v2"),
+        ("model.retired", "v1"),
+    ]:
         assert expected in actions, expected
     assert sum(action == "model.traffic_changed" for action, _ in actions) == 2
     assert all(actor == "ada" for _, _, actor in steps)
@@ -150,10 +171,15 @@ def test_shadow_then_ab_then_replace(
 
 
 def test_a_notebook_h5_model_is_wrapped_calibrated_and_serves(
-    roles: None, worker_env: dict[str, str], live_broker: None, tmp_path: Path,
+    roles: None,
+    worker_env: dict[str, str],
+    live_broker: None,
+    tmp_path: Path,
 ) -> None:
-    code = ("import sys; from mlcore.model import build_classifier; "
-            "build_classifier(image_size=64, weights=None, seed=3).save(sys.argv[1])")
+    code = (
+        "import sys; from mlcore.model import build_classifier; "
+        "build_classifier(image_size=64, weights=None, seed=3).save(sys.argv[1])"
+    )
     h5 = tmp_path / "resnet50_final_best.h5"
     subprocess.run([sys.executable, "-c", code, str(h5)], check=True, cwd=ROOT, timeout=300)
     labelled = tmp_path / "calibration"

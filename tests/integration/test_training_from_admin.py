@@ -20,7 +20,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_a_training_run_launched_from_admin_registers_a_version_while_screening_goes_on(
-    celery_worker_process: WorkerProcess, worker_env: dict[str, str], tmp_path: Path,
+    celery_worker_process: WorkerProcess,
+    worker_env: dict[str, str],
+    tmp_path: Path,
 ) -> None:
     trainer = WorkerProcess(worker_env, tmp_path / "trainer.log", "trainer@localhost", queues="training")
     trainer.start()
@@ -29,14 +31,27 @@ def test_a_training_run_launched_from_admin_registers_a_version_while_screening_
         admin = User.objects.create_superuser("ada", password="admin-password-1")
         web = Client()
         web.force_login(admin, backend="django.contrib.auth.backends.ModelBackend")
-        response = web.post(reverse("admin:diagnosis_trainingrun_add"), {
-            "data_dir": str(data), "image_size": "32", "weights": "none", "phase1_epochs": "1",
-            "phase2_epochs": "1", "batch_size": "4", "target_sensitivity": "0.95", "version": "ward-v2"})
+        response = web.post(
+            reverse("admin:diagnosis_trainingrun_add"),
+            {
+                "data_dir": str(data),
+                "image_size": "32",
+                "weights": "none",
+                "phase1_epochs": "1",
+                "phase2_epochs": "1",
+                "batch_size": "4",
+                "target_sensitivity": "0.95",
+                "version": "ward-v2",
+            },
+        )
         assert response.status_code == 302, response.content[:2000]
         run = TrainingRun.objects.get()
 
-        wait_for(lambda: TrainingRun.objects.get(pk=run.pk).status != TrainingRun.Status.QUEUED, timeout=120,
-                 on_timeout=trainer.log_tail)
+        wait_for(
+            lambda: TrainingRun.objects.get(pk=run.pk).status != TrainingRun.Status.QUEUED,
+            timeout=120,
+            on_timeout=trainer.log_tail,
+        )
         # Screening goes on meanwhile: a study uploaded now completes on the inference worker.
         integrator = User.objects.create_user("ris")
         integrator.groups.add(Group.objects.get(name="integrator"))
@@ -45,11 +60,18 @@ def test_a_training_run_launched_from_admin_registers_a_version_while_screening_
         upload = api.post("/api/v1/studies/", {"file": io.BytesIO(chest_like_png(seed=11))}, format="multipart")
         assert upload.status_code == 202
         study_id = upload.json()["id"]
-        wait_for(lambda: Study.objects.get(id=study_id).status == "completed", timeout=240,
-                 on_timeout=celery_worker_process.log_tail)
+        wait_for(
+            lambda: Study.objects.get(id=study_id).status == "completed",
+            timeout=240,
+            on_timeout=celery_worker_process.log_tail,
+        )
 
-        wait_for(lambda: TrainingRun.objects.get(pk=run.pk).status not in ("queued", "running"), timeout=600,
-                 interval=1, on_timeout=trainer.log_tail)
+        wait_for(
+            lambda: TrainingRun.objects.get(pk=run.pk).status not in ("queued", "running"),
+            timeout=600,
+            interval=1,
+            on_timeout=trainer.log_tail,
+        )
     finally:
         trainer.stop()
     run.refresh_from_db()

@@ -26,20 +26,32 @@ def test_study_completes_after_its_worker_is_killed_mid_study(celery_worker_proc
     study_id = response.json()["id"]
 
     # The first study of a fresh worker loads TensorFlow and the model: seconds during which it is "processing".
-    wait_for(lambda: Study.objects.get(id=study_id).status == "processing", timeout=120, interval=0.05,
-             on_timeout=celery_worker_process.log_tail)
+    wait_for(
+        lambda: Study.objects.get(id=study_id).status == "processing",
+        timeout=120,
+        interval=0.05,
+        on_timeout=celery_worker_process.log_tail,
+    )
     celery_worker_process.kill()
     study = Study.objects.get(id=study_id)
     assert study.status == "processing", "the worker was meant to die in the middle of the study"
     assert study.attempts == 1
 
     celery_worker_process.start()  # same node name: it takes back what its previous incarnation held
-    wait_for(lambda: Study.objects.get(id=study_id).status in ("completed", "failed"), timeout=240,
-             on_timeout=celery_worker_process.log_tail)
+    wait_for(
+        lambda: Study.objects.get(id=study_id).status in ("completed", "failed"),
+        timeout=240,
+        on_timeout=celery_worker_process.log_tail,
+    )
     study = Study.objects.get(id=study_id)
     assert study.status == "completed", study.error
     assert study.attempts == 2
     assert Prediction.objects.filter(study_id=study_id).count() == 1
     actions = list(AuditEvent.objects.filter(subject_id=study_id).values_list("action", flat=True))
-    assert actions == ["study.uploaded", "inference.started", "inference.requeued", "inference.started",
-                       "inference.completed"]
+    assert actions == [
+        "study.uploaded",
+        "inference.started",
+        "inference.requeued",
+        "inference.started",
+        "inference.completed",
+    ]

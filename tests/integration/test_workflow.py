@@ -44,8 +44,11 @@ def test_study_goes_from_upload_to_completed_with_overlay_review_and_audit(
     api = _client_for(integrator)
 
     png = chest_like_png()
-    response = api.post("/api/v1/studies/", {"file": io.BytesIO(png), "patient_id": "P-001",
-                                             "accession_number": "ACC-1"}, format="multipart")
+    response = api.post(
+        "/api/v1/studies/",
+        {"file": io.BytesIO(png), "patient_id": "P-001", "accession_number": "ACC-1"},
+        format="multipart",
+    )
     assert response.status_code == 202, response.content
     study_id = response.json()["id"]
     assert response.json()["status"] == "queued"
@@ -108,8 +111,11 @@ def test_a_bad_image_ends_failed_with_a_reason_not_lost(celery_worker_process: W
     assert response.status_code == 202, response.content
     study_id = response.json()["id"]
 
-    wait_for(lambda: Study.objects.get(id=study_id).status in ("completed", "failed"), timeout=240,
-             on_timeout=celery_worker_process.log_tail)
+    wait_for(
+        lambda: Study.objects.get(id=study_id).status in ("completed", "failed"),
+        timeout=240,
+        on_timeout=celery_worker_process.log_tail,
+    )
     study = Study.objects.get(id=study_id)
     assert study.status == "failed"
     assert study.error and "Traceback" not in study.error

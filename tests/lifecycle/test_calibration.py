@@ -32,7 +32,7 @@ def test_calibrate_stores_the_threshold_and_method_and_audits_old_and_new(v3: Mo
     method = {"method": "target_sensitivity", "target": 0.95, "on": "labelled folder /x", "n": 412}
     version = model_version_calibrate(model_version=imported, threshold=0.27, method=method, actor=admin)
     assert version.threshold == 0.27 and version.threshold_method == method and version.is_calibrated
-    event, = AuditEvent.objects.filter(action="model.calibrated")
+    (event,) = AuditEvent.objects.filter(action="model.calibrated")
     assert event.actor == admin and event.subject_id == "nb"
     assert (event.details["old_threshold"], event.details["new_threshold"]) == (0.5, 0.27)
     # Calibrated, it may now take traffic.
@@ -46,8 +46,9 @@ def test_calibrate_refuses_a_threshold_outside_0_1(v3: ModelVersion, threshold: 
     assert not AuditEvent.objects.filter(action="model.calibrated").exists()
 
 
-def _reviewed_population(reviewed_study: Callable[..., Any], serving: ModelVersion, shadow: ModelVersion,
-                         n: int = 60, seed: int = 4) -> tuple[list[int], list[float]]:
+def _reviewed_population(
+    reviewed_study: Callable[..., Any], serving: ModelVersion, shadow: ModelVersion, n: int = 60, seed: int = 4
+) -> tuple[list[int], list[float]]:
     """Reviewed studies where ``shadow`` predicted in shadow; returns the shadow's truth and scores."""
     rng = np.random.default_rng(seed)
     truth = [int(t) for t in rng.integers(0, 2, n)]
@@ -76,8 +77,9 @@ def test_calibrate_on_reviews_uses_shadow_predictions_and_the_target_sensitivity
     assert AuditEvent.objects.get(action="model.calibrated").actor == admin
 
 
-def test_calibrate_on_reviews_takes_the_latest_review_as_truth(v3: ModelVersion,
-                                                               reviewed_study: Callable[..., Any]) -> None:
+def test_calibrate_on_reviews_takes_the_latest_review_as_truth(
+    v3: ModelVersion, reviewed_study: Callable[..., Any]
+) -> None:
     from diagnosis.models import Review
 
     candidate = make_version("v4", status=ModelVersion.Status.SHADOW, calibrated=False)
@@ -93,8 +95,9 @@ def test_calibrate_on_reviews_takes_the_latest_review_as_truth(v3: ModelVersion,
     assert version.threshold_method["n_positive"] == sum(truth)
 
 
-def test_calibrate_on_reviews_refuses_with_too_few_reviewed_studies(v3: ModelVersion,
-                                                                    reviewed_study: Callable[..., Any]) -> None:
+def test_calibrate_on_reviews_refuses_with_too_few_reviewed_studies(
+    v3: ModelVersion, reviewed_study: Callable[..., Any]
+) -> None:
     candidate = make_version("v4", status=ModelVersion.Status.SHADOW, calibrated=False)
     for i in range(12):
         reviewed_study("PNEUMONIA" if i % 2 else "NORMAL", {v3: 0.5}, shadow={candidate: 0.1 + i / 20})
@@ -104,8 +107,9 @@ def test_calibrate_on_reviews_refuses_with_too_few_reviewed_studies(v3: ModelVer
     assert not ModelVersion.objects.get(pk=candidate.pk).is_calibrated
 
 
-def test_calibrate_on_reviews_refuses_when_a_finding_is_rare(v3: ModelVersion,
-                                                             reviewed_study: Callable[..., Any]) -> None:
+def test_calibrate_on_reviews_refuses_when_a_finding_is_rare(
+    v3: ModelVersion, reviewed_study: Callable[..., Any]
+) -> None:
     candidate = make_version("v4", status=ModelVersion.Status.SHADOW, calibrated=False)
     for i in range(40):
         finding = "PNEUMONIA" if i < MIN_REVIEWED_PER_CLASS_FOR_CALIBRATION - 1 else "NORMAL"
@@ -133,9 +137,17 @@ def _fake_folder_calibration(monkeypatch: pytest.MonkeyPatch, per_class: int) ->
 
     def fake(artifact_dir: Any, data_dir: Any, target: float) -> CalibrationResult:
         calls.append((artifact_dir, data_dir, target))
-        return CalibrationResult(threshold=0.23, n=2 * per_class, n_positive=per_class, n_negative=per_class,
-                                 achieved_sensitivity=0.96, specificity=0.7, auc=0.9, target_sensitivity=target,
-                                 scores=(0.1, 0.9))
+        return CalibrationResult(
+            threshold=0.23,
+            n=2 * per_class,
+            n_positive=per_class,
+            n_negative=per_class,
+            achieved_sensitivity=0.96,
+            specificity=0.7,
+            auc=0.9,
+            target_sensitivity=target,
+            scores=(0.1, 0.9),
+        )
 
     monkeypatch.setattr("mlcore.calibration.calibrate_on_folder", fake)
     return calls
@@ -145,8 +157,9 @@ def test_calibrate_on_folder_validates_the_version_and_sets_a_drift_baseline(
     artifact_version: ModelVersion, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, admin: Any
 ) -> None:
     calls = _fake_folder_calibration(monkeypatch, per_class=25)
-    version = model_version_calibrate_on_folder(model_version=artifact_version, data_dir=tmp_path, actor=admin,
-                                                target_sensitivity=0.95)
+    version = model_version_calibrate_on_folder(
+        model_version=artifact_version, data_dir=tmp_path, actor=admin, target_sensitivity=0.95
+    )
     assert calls == [(artifact_version.path, tmp_path.resolve(), 0.95)]
     assert version.threshold == 0.23 and version.is_calibrated and version.validated
     assert version.threshold_method["on"] == f"labelled folder {tmp_path.resolve()}"
@@ -196,8 +209,9 @@ def test_the_calibration_task_calibrates_as_the_admin_who_asked(
 def test_a_refused_calibration_task_leaves_the_reason_in_the_audit_log(
     artifact_version: ModelVersion, tmp_path: Path, admin: Any
 ) -> None:
-    result = model_version_calibrate_on_folder_task.delay(artifact_version.pk, str(tmp_path / "missing"), 0.95,
-                                                          admin.pk).get()
+    result = model_version_calibrate_on_folder_task.delay(
+        artifact_version.pk, str(tmp_path / "missing"), 0.95, admin.pk
+    ).get()
     assert result["ok"] is False and "is not a folder" in result["error"]
     event = AuditEvent.objects.get(action="model.calibration_failed")
     assert event.actor == admin and event.subject_id == "nb" and "is not a folder" in event.details["reason"]

@@ -28,18 +28,26 @@ def test_set_traffic_v3_90_v4_10(v3: ModelVersion, v4: ModelVersion) -> None:
     assert "Traffic for studies queued from now on: v3 90 %, v4 10 %" in printed
     assert "before: v3 100 %" in printed
     assert dict(ModelVersion.objects.filter(traffic_share__gt=0).values_list("version", "traffic_share")) == {
-        "v3": 90, "v4": 10}
+        "v3": 90,
+        "v4": 10,
+    }
     assert AuditEvent.objects.filter(action="model.traffic_changed").count() == 1
     assert "stopped serving (now registered): v4" in run("set_traffic", "v3=100")
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["v3=90", "v4=5"], "add up to 95 %"), (["v3:90"], "NAME=PERCENT"), (["v3=ninety"], "NAME=PERCENT"),
-     (["v3=50", "v3=50"], "named twice"), (["v3=90", "v5=10"], "v5 has no calibrated threshold")],
+    [
+        (["v3=90", "v4=5"], "add up to 95 %"),
+        (["v3:90"], "NAME=PERCENT"),
+        (["v3=ninety"], "NAME=PERCENT"),
+        (["v3=50", "v3=50"], "named twice"),
+        (["v3=90", "v5=10"], "v5 has no calibrated threshold"),
+    ],
 )
-def test_set_traffic_refusals_are_command_errors(v3: ModelVersion, v4: ModelVersion, args: list[str],
-                                                 message: str) -> None:
+def test_set_traffic_refusals_are_command_errors(
+    v3: ModelVersion, v4: ModelVersion, args: list[str], message: str
+) -> None:
     make_version("v5", calibrated=False)
     with pytest.raises(CommandError, match=message):
         run("set_traffic", *args)
@@ -119,4 +127,5 @@ def test_a_notebook_h5_is_registered_uncalibrated_then_calibrated_on_a_folder_th
     assert version.threshold_method["on"] == f"labelled folder {(tmp_path / 'local' / 'val').resolve()}"
     assert "threshold uncalibrated -> " in printed
     assert "Traffic for studies queued from now on: v3 90 %, pneumonia_resnet50_final 10 %" in run(
-        "set_traffic", "v3=90", "pneumonia_resnet50_final=10")
+        "set_traffic", "v3=90", "pneumonia_resnet50_final=10"
+    )

@@ -27,20 +27,30 @@ def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     return centre - half, centre + half
 
 
-def _population(reviewed_study: Callable[..., Any], serving: ModelVersion, shadow: ModelVersion | None,
-                n: int, seed: int, shadow_better: bool = False) -> dict[str, Any]:
+def _population(
+    reviewed_study: Callable[..., Any],
+    serving: ModelVersion,
+    shadow: ModelVersion | None,
+    n: int,
+    seed: int,
+    shadow_better: bool = False,
+) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     truth = rng.integers(0, 2, n)
     a = np.clip(rng.normal(0.35 + 0.3 * truth, 0.2), 0.001, 0.999)
     b = np.clip(rng.normal(0.25 + 0.5 * truth, 0.1 if shadow_better else 0.25), 0.001, 0.999)
     for t, pa, pb in zip(truth, a, b, strict=True):
-        reviewed_study("PNEUMONIA" if t else "NORMAL", {serving: float(pa)},
-                       shadow={shadow: float(pb)} if shadow is not None else None)
+        reviewed_study(
+            "PNEUMONIA" if t else "NORMAL",
+            {serving: float(pa)},
+            shadow={shadow: float(pb)} if shadow is not None else None,
+        )
     return {"truth": truth, "a": a, "b": b}
 
 
-def test_live_performance_matches_sklearn_with_wilson_intervals(v3: ModelVersion,
-                                                                reviewed_study: Callable[..., Any]) -> None:
+def test_live_performance_matches_sklearn_with_wilson_intervals(
+    v3: ModelVersion, reviewed_study: Callable[..., Any]
+) -> None:
     data = _population(reviewed_study, v3, None, n=80, seed=7)
     reviewed_study(None, {v3: 0.9})  # unreviewed: not counted
     perf = version_live_performance(model_version=v3)
@@ -49,16 +59,22 @@ def test_live_performance_matches_sklearn_with_wilson_intervals(v3: ModelVersion
     tn, fp, fn, tp = confusion_matrix(y, scores >= v3.threshold).ravel()
     assert perf["n_reviewed"] == 80 and perf["role"] == "serving"
     assert perf["confusion"] == {"tp": tp, "fp": fp, "tn": tn, "fn": fn}
-    expected = {"agreement": (tp + tn, 80), "sensitivity": (tp, tp + fn), "specificity": (tn, tn + fp),
-                "ppv": (tp, tp + fp), "npv": (tn, tn + fn)}
+    expected = {
+        "agreement": (tp + tn, 80),
+        "sensitivity": (tp, tp + fn),
+        "specificity": (tn, tn + fp),
+        "ppv": (tp, tp + fp),
+        "npv": (tn, tn + fn),
+    }
     for name, (k, n) in expected.items():
         assert perf[name]["value"] == pytest.approx(k / n), name
         np.testing.assert_allclose(perf[name]["ci95"], wilson(k, n), atol=1e-5, err_msg=name)
     assert perf["auc"] == pytest.approx(roc_auc_score(y, scores))
 
 
-def test_live_performance_has_no_auc_or_specificity_without_normal_reviews(v3: ModelVersion,
-                                                                           reviewed_study: Callable[..., Any]) -> None:
+def test_live_performance_has_no_auc_or_specificity_without_normal_reviews(
+    v3: ModelVersion, reviewed_study: Callable[..., Any]
+) -> None:
     for p in (0.2, 0.7, 0.9):
         reviewed_study("PNEUMONIA", {v3: p})
     perf = version_live_performance(model_version=v3)
@@ -66,8 +82,9 @@ def test_live_performance_has_no_auc_or_specificity_without_normal_reviews(v3: M
     assert perf["sensitivity"]["value"] == pytest.approx(2 / 3)
 
 
-def test_shadow_versions_are_judged_against_the_same_reviews(v3: ModelVersion,
-                                                             reviewed_study: Callable[..., Any]) -> None:
+def test_shadow_versions_are_judged_against_the_same_reviews(
+    v3: ModelVersion, reviewed_study: Callable[..., Any]
+) -> None:
     v4 = make_version("v4", status=ModelVersion.Status.SHADOW, threshold=0.5)
     data = _population(reviewed_study, v3, v4, n=50, seed=3)
     perf = version_live_performance(model_version=v4)
@@ -76,33 +93,37 @@ def test_shadow_versions_are_judged_against_the_same_reviews(v3: ModelVersion,
     assert perf["auc"] == pytest.approx(roc_auc_score(data["truth"], data["b"]))
 
 
-def test_ab_report_says_when_the_shadow_is_significantly_better(v3: ModelVersion,
-                                                                reviewed_study: Callable[..., Any]) -> None:
+def test_ab_report_says_when_the_shadow_is_significantly_better(
+    v3: ModelVersion, reviewed_study: Callable[..., Any]
+) -> None:
     v4 = make_version("v4", status=ModelVersion.Status.SHADOW)
     # Constructed: 60 studies both get right, 2 only v3 gets right, 16 only v4 gets right.
     for i in range(60):
-        reviewed_study("PNEUMONIA" if i % 2 else "NORMAL", {v3: 0.9 if i % 2 else 0.1}, shadow={v4: 0.9 if i % 2
-                                                                                              else 0.1})
+        reviewed_study(
+            "PNEUMONIA" if i % 2 else "NORMAL", {v3: 0.9 if i % 2 else 0.1}, shadow={v4: 0.9 if i % 2 else 0.1}
+        )
     for _ in range(2):
         reviewed_study("PNEUMONIA", {v3: 0.9}, shadow={v4: 0.1})
     for _ in range(16):
         reviewed_study("PNEUMONIA", {v3: 0.1}, shadow={v4: 0.9})
     report = ab_report()
-    pair, = report["pairs"]
+    (pair,) = report["pairs"]
     assert (pair["first"], pair["second"], pair["n"]) == ("v3", "v4", 78)
     assert (pair["only_first_correct"], pair["only_second_correct"]) == (2, 16)
     expected_p = 2 * (1 + 18 + 153) / 2**18  # two-sided exact binomial tail, k <= 2 of 18
     assert pair["p_value"] == pytest.approx(expected_p) and pair["significant"]
     assert pair["statement"] == (
         "On 78 studies reviewed by radiologists, v4 is correct significantly more often than v3 (76/78 vs 62/78; "
-        "McNemar p = 0.0013).")
+        "McNemar p = 0.0013)."
+    )
     assert pair["sensitivity"]["difference"] == pytest.approx(32 / 48 - 46 / 48)
     assert [v["version"] for v in report["versions"]] == ["v3", "v4"]
     assert any("pediatric" in caveat for caveat in report["caveats"])
 
 
-def test_ab_report_says_plainly_when_there_is_no_significant_difference(v3: ModelVersion,
-                                                                        reviewed_study: Callable[..., Any]) -> None:
+def test_ab_report_says_plainly_when_there_is_no_significant_difference(
+    v3: ModelVersion, reviewed_study: Callable[..., Any]
+) -> None:
     v4 = make_version("v4", status=ModelVersion.Status.SHADOW)
     for _ in range(40):
         reviewed_study("NORMAL", {v3: 0.1}, shadow={v4: 0.1})
@@ -110,26 +131,29 @@ def test_ab_report_says_plainly_when_there_is_no_significant_difference(v3: Mode
         reviewed_study("NORMAL", {v3: 0.1}, shadow={v4: 0.9})
     for _ in range(3):
         reviewed_study("NORMAL", {v3: 0.9}, shadow={v4: 0.1})
-    pair, = ab_report()["pairs"]
+    (pair,) = ab_report()["pairs"]
     expected_p = 2 * (1 + 8 + 28 + 56) / 2**8
     assert pair["p_value"] == pytest.approx(expected_p) and not pair["significant"]
     assert pair["statement"] == (
         "On 48 studies reviewed by radiologists, v3 (45/48) and v4 (43/48) agree with the radiologist about equally "
-        f"often (McNemar p = {expected_p:.2g}): no significant difference at the 5 % level.")
+        f"often (McNemar p = {expected_p:.2g}): no significant difference at the 5 % level."
+    )
 
 
-def test_ab_report_declines_to_compare_on_a_handful_of_studies(v3: ModelVersion,
-                                                               reviewed_study: Callable[..., Any]) -> None:
+def test_ab_report_declines_to_compare_on_a_handful_of_studies(
+    v3: ModelVersion, reviewed_study: Callable[..., Any]
+) -> None:
     v4 = make_version("v4", status=ModelVersion.Status.SHADOW)
     for _ in range(7):
         reviewed_study("NORMAL", {v3: 0.1}, shadow={v4: 0.9})
     reviewed_study("NORMAL", {v3: 0.1})  # v4 did not predict here: not paired
-    pair, = ab_report(versions=[v3, v4])["pairs"]
+    (pair,) = ab_report(versions=[v3, v4])["pairs"]
     assert "too few reviewed studies to compare (n = 7" in pair["statement"] and not pair["significant"]
 
 
-def test_score_drift_warns_when_live_scores_shift_from_validation(v3: ModelVersion,
-                                                                  reviewed_study: Callable[..., Any]) -> None:
+def test_score_drift_warns_when_live_scores_shift_from_validation(
+    v3: ModelVersion, reviewed_study: Callable[..., Any]
+) -> None:
     rng = np.random.default_rng(0)
     baseline = rng.beta(2, 5, 500).tolist()
     ModelVersion.objects.filter(pk=v3.pk).update(validation_scores=baseline)
@@ -166,7 +190,7 @@ def test_shadow_predictions_never_reach_the_api_or_the_study_page(
     v4 = make_version("v4-shadow", status=ModelVersion.Status.SHADOW)
     study = reviewed_study(None, {v3: 0.123}, shadow={v4: 0.987})
 
-    item, = radiologist_client.get("/api/v1/studies/").json()["results"]
+    (item,) = radiologist_client.get("/api/v1/studies/").json()["results"]
     detail = radiologist_client.get(f"/api/v1/studies/{study.id}/").json()
     for body in (item, detail):
         assert body["prediction"]["model_version"] == "v3" and body["prediction"]["probability"] == 0.123

@@ -12,9 +12,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from diagnosis.exceptions import ModelVersionError
 from diagnosis.models import AuditEvent, ModelVersion
+from diagnosis.services.model_registration import model_version_register
 from diagnosis.services.model_versions import (
     model_version_activate,
-    model_version_register,
     model_version_retire,
     model_version_set_shadow,
     model_version_set_traffic,
@@ -33,19 +33,26 @@ def _events(action: str) -> list[AuditEvent]:
 
 
 def _refresh(*versions: ModelVersion) -> list[tuple[str, str, int]]:
-    return [(v.version, v.status, v.traffic_share) for v in ModelVersion.objects.filter(
-        pk__in=[v.pk for v in versions]).order_by("version")]
+    return [
+        (v.version, v.status, v.traffic_share)
+        for v in ModelVersion.objects.filter(pk__in=[v.pk for v in versions]).order_by("version")
+    ]
 
 
 # --- register ---------------------------------------------------------------------------------------------------
 
+
 def test_register_keeps_the_manifest_threshold_and_audits_who_did_it(tmp_path: Path, admin: Any) -> None:
     folder = write_fake_artifact(tmp_path / "v9", version="v9")
     version = model_version_register(path=folder, actor=admin, notes="from the lab")
-    assert (version.version, version.status, version.threshold, version.is_calibrated) == ("v9", Status.REGISTERED,
-                                                                                           0.31, True)
+    assert (version.version, version.status, version.threshold, version.is_calibrated) == (
+        "v9",
+        Status.REGISTERED,
+        0.31,
+        True,
+    )
     assert version.validation_scores == [0.1, 0.2, 0.8]
-    event, = _events("model.registered")
+    (event,) = _events("model.registered")
     assert event.actor == admin and event.subject_id == "v9" and event.details["sha256"] == version.sha256
 
 
@@ -71,12 +78,14 @@ def test_register_refuses_an_h5_version_name_that_could_escape_the_model_folder(
 
 # --- traffic ----------------------------------------------------------------------------------------------------
 
-def test_set_traffic_splits_new_studies_and_audits_old_and_new_shares(v3: ModelVersion, v4: ModelVersion,
-                                                                      admin: Any) -> None:
+
+def test_set_traffic_splits_new_studies_and_audits_old_and_new_shares(
+    v3: ModelVersion, v4: ModelVersion, admin: Any
+) -> None:
     serving = model_version_set_traffic(shares={"v3": 90, "v4": 10}, actor=admin)
     assert [(v.version, v.traffic_share) for v in serving] == [("v3", 90), ("v4", 10)]
     assert _refresh(v3, v4) == [("v3", Status.ACTIVE, 90), ("v4", Status.ACTIVE, 10)]
-    event, = _events("model.traffic_changed")
+    (event,) = _events("model.traffic_changed")
     assert event.actor == admin
     assert event.details["old"] == {"v3": 100} and event.details["new"] == {"v3": 90, "v4": 10}
 
@@ -113,8 +122,9 @@ def test_an_uncalibrated_version_is_refused_traffic(v3: ModelVersion) -> None:
         ({"v3": 50, "nope": 50}, "No model version named nope"),
     ],
 )
-def test_traffic_shares_that_do_not_make_100_percent_are_refused(v3: ModelVersion, v4: ModelVersion,
-                                                                 shares: dict[str, Any], message: str) -> None:
+def test_traffic_shares_that_do_not_make_100_percent_are_refused(
+    v3: ModelVersion, v4: ModelVersion, shares: dict[str, Any], message: str
+) -> None:
     with pytest.raises(ModelVersionError, match=message):
         model_version_set_traffic(shares=shares)
     assert _refresh(v3, v4) == [("v3", Status.ACTIVE, 100), ("v4", Status.REGISTERED, 0)]
@@ -136,13 +146,15 @@ def test_routing_splits_50_50_within_sampling_error_and_is_deterministic(v3: Mod
     assert [model_version_for_new_study(study_id=i).version for i in ids[:200]] == assigned[:200]
 
 
-def test_a_traffic_change_applies_to_studies_queued_after_it(v3: ModelVersion, v4: ModelVersion, enqueue: Any,
-                                                            admin: Any) -> None:
+def test_a_traffic_change_applies_to_studies_queued_after_it(
+    v3: ModelVersion, v4: ModelVersion, enqueue: Any, admin: Any
+) -> None:
     from diagnosis.services.studies import study_create_from_upload
 
     def upload() -> Any:
-        return study_create_from_upload(upload=SimpleUploadedFile("x.png", png_bytes(), content_type="image/png"),
-                                        uploaded_by=admin, source="api")
+        return study_create_from_upload(
+            upload=SimpleUploadedFile("x.png", png_bytes(), content_type="image/png"), uploaded_by=admin, source="api"
+        )
 
     before = upload()
     model_version_set_traffic(shares={"v4": 100})
@@ -153,10 +165,11 @@ def test_a_traffic_change_applies_to_studies_queued_after_it(v3: ModelVersion, v
 
 # --- shadow -----------------------------------------------------------------------------------------------------
 
+
 def test_put_in_shadow_runs_without_traffic_and_is_audited(v3: ModelVersion, v4: ModelVersion, admin: Any) -> None:
     shadow = model_version_set_shadow(model_version=v4, actor=admin)
     assert (shadow.status, shadow.traffic_share) == (Status.SHADOW, 0)
-    event, = _events("model.shadowed")
+    (event,) = _events("model.shadowed")
     assert event.actor == admin and event.subject_id == "v4" and event.details["old_status"] == "registered"
     assert model_version_set_shadow(model_version=v4) == shadow and len(_events("model.shadowed")) == 1
 
@@ -179,11 +192,12 @@ def test_a_version_serving_part_of_the_traffic_cannot_go_to_shadow(v3: ModelVers
 
 # --- retire and activate ----------------------------------------------------------------------------------------
 
+
 def test_retire_a_shadow_version_and_audit_it(v3: ModelVersion, v4: ModelVersion, admin: Any) -> None:
     model_version_set_shadow(model_version=v4)
     retired = model_version_retire(model_version=v4, actor=admin)
     assert retired.status == Status.RETIRED and retired.retired_at is not None
-    event, = _events("model.retired")
+    (event,) = _events("model.retired")
     assert event.actor == admin and event.details == {"old_status": "shadow"}
 
 
@@ -199,8 +213,9 @@ def test_retiring_a_version_that_serves_part_of_the_traffic_is_refused(v3: Model
         model_version_retire(model_version=v3)
 
 
-def test_activate_makes_one_version_serve_everything_and_retires_the_others(v3: ModelVersion, v4: ModelVersion,
-                                                                            admin: Any) -> None:
+def test_activate_makes_one_version_serve_everything_and_retires_the_others(
+    v3: ModelVersion, v4: ModelVersion, admin: Any
+) -> None:
     model_version_set_traffic(shares={"v3": 50, "v4": 50})
     v5 = make_version("v5")
     model_version_activate(model_version=v5, actor=admin)
@@ -220,7 +235,7 @@ def test_the_register_task_leaves_a_refusal_in_the_audit_log(tmp_path: Path, adm
 
     result = model_version_register_task.delay(str(tmp_path / "missing"), "v8", "", admin.pk).get()
     assert result["ok"] is False and "Cannot register" in result["error"]
-    event, = _events("model.register_failed")
+    (event,) = _events("model.register_failed")
     assert event.actor == admin and event.subject_id == "v8"
     folder = write_fake_artifact(tmp_path / "v8", version="v8")
     assert model_version_register_task.delay(str(folder), None, "", admin.pk).get()["ok"] is True

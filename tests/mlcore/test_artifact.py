@@ -109,9 +109,17 @@ def test_unreadable_or_missing_manifest(tmp_path):
 def test_save_artifact_checks_inputs(demo, tmp_path):
     model = load_artifact(demo).model
     args = {
-        "version": "v", "preprocessing": PreprocessingConfig(image_size=32).to_dict(), "threshold": 0.3,
-        "threshold_method": {"method": "uncalibrated"}, "validated": False, "validation_metrics": None,
-        "test_metrics": None, "dataset": {}, "training": {}, "population": "test", "code_revision": "abc",
+        "version": "v",
+        "preprocessing": PreprocessingConfig(image_size=32).to_dict(),
+        "threshold": 0.3,
+        "threshold_method": {"method": "uncalibrated"},
+        "validated": False,
+        "validation_metrics": None,
+        "test_metrics": None,
+        "dataset": {},
+        "training": {},
+        "population": "test",
+        "code_revision": "abc",
     }
     with pytest.raises(ValueError, match="threshold"):
         save_artifact(model, tmp_path / "a", **{**args, "threshold": 1.2})

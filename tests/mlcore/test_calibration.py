@@ -15,8 +15,18 @@ from tests.mlcore.helpers_ml import demo_artifact, write_class_folder
 def test_calibrate_scores_picks_the_highest_threshold_reaching_the_target() -> None:
     # 10 positives: at threshold 0.6 nine are caught (0.9), at 0.35 all ten (1.0).
     y = [1] * 10 + [0] * 10
-    scores = [0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.62, 0.6, 0.35] + [0.1, 0.2, 0.3, 0.4, 0.5, 0.15, 0.25,
-                                                                        0.05, 0.33, 0.61]
+    scores = [0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.62, 0.6, 0.35] + [
+        0.1,
+        0.2,
+        0.3,
+        0.4,
+        0.5,
+        0.15,
+        0.25,
+        0.05,
+        0.33,
+        0.61,
+    ]
     result = calibrate_scores(y, scores, 0.9)
     assert result.threshold == pytest.approx(0.6)
     tn, fp, fn, tp = confusion_matrix(y, np.asarray(scores) >= result.threshold).ravel()

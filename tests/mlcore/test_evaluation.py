@@ -54,8 +54,9 @@ def test_plots_without_gradcam_and_population_footnote(tmp_path):
     y = np.r_[np.zeros(20, int), np.ones(20, int)]
     s = np.clip(rng.normal(0.4 + 0.2 * y, 0.2), 0, 1)
     report = evaluate(y, s, threshold=0.5, n_bootstrap=20)
-    files = write_evaluation_plots(y, s, report, tmp_path, population="Kermany pediatric (ages 1–5) data",
-                                   prefix="validation_")
+    files = write_evaluation_plots(
+        y, s, report, tmp_path, population="Kermany pediatric (ages 1–5) data", prefix="validation_"
+    )
     assert set(files) == {"roc", "precision_recall", "confusion_matrix", "threshold_tradeoff", "calibration"}
     assert all(name.startswith("validation_") for name in files.values())
     assert all((tmp_path / name).stat().st_size > 1000 for name in files.values())

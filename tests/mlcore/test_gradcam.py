@@ -35,11 +35,13 @@ def batch():
 def small_model(kernel_sign: float) -> keras.Model:
     """Conv (ReLU, non-negative maps) -> GAP -> Dense(1) with a constant-sign kernel."""
     inputs = keras.Input((16, 16, 1))
-    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv",
-                            kernel_initializer="ones", bias_initializer="ones")(inputs)
+    x = keras.layers.Conv2D(
+        4, 3, padding="same", activation="relu", name="conv", kernel_initializer="ones", bias_initializer="ones"
+    )(inputs)
     x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = keras.layers.Dense(1, activation="sigmoid", kernel_initializer=keras.initializers.Constant(kernel_sign),
-                                 name="prediction")(x)
+    outputs = keras.layers.Dense(
+        1, activation="sigmoid", kernel_initializer=keras.initializers.Constant(kernel_sign), name="prediction"
+    )(x)
     return keras.Model(inputs, outputs)
 
 
@@ -78,8 +80,9 @@ def test_heatmaps_match_per_image_reference(batch):
         reference = keras_io_reference(model, image, LAST_CONV_LAYER)
         if np.isfinite(reference).all():
             np.testing.assert_allclose(heatmap, reference, atol=1e-4)
-    np.testing.assert_allclose(make_gradcam_heatmap(images[1:], model, last_conv_layer_name=LAST_CONV_LAYER),
-                               heatmaps[1], atol=1e-4)  # batch size changes oneDNN rounding
+    np.testing.assert_allclose(
+        make_gradcam_heatmap(images[1:], model, last_conv_layer_name=LAST_CONV_LAYER), heatmaps[1], atol=1e-4
+    )  # batch size changes oneDNN rounding
 
 
 def test_zero_max_guard_gives_zeros_not_nan():
@@ -121,8 +124,9 @@ def test_overlay_and_pngs_at_original_resolution():
 
     decoded = cv2.imdecode(np.frombuffer(heatmap_to_png(heatmap, gray.shape), np.uint8), cv2.IMREAD_COLOR)
     assert decoded.shape == (50, 70, 3)
-    rgb_back = cv2.cvtColor(cv2.imdecode(np.frombuffer(rgb_to_png(overlay), np.uint8), cv2.IMREAD_COLOR),
-                            cv2.COLOR_BGR2RGB)
+    rgb_back = cv2.cvtColor(
+        cv2.imdecode(np.frombuffer(rgb_to_png(overlay), np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB
+    )
     np.testing.assert_array_equal(rgb_back, overlay)
     with pytest.raises(ValueError):
         overlay_heatmap(gray.astype(np.float32), heatmap)

@@ -47,16 +47,20 @@ def test_wrapped_h5_predicts_like_the_original_model(notebook_h5: tuple[Path, ob
     assert manifest.threshold == 0.5 and manifest.threshold_method["method"] == "uncalibrated"
     assert "resnet50_final_best.h5" in manifest.threshold_method["note"]
     assert manifest.validated is False and "Kermany" in manifest.population
-    assert manifest.dataset == {"source": "original training notebook", "file": "resnet50_final_best.h5",
-                                "sha256": file_sha256(path)}
+    assert manifest.dataset == {
+        "source": "original training notebook",
+        "file": "resnet50_final_best.h5",
+        "sha256": file_sha256(path),
+    }
 
     loaded = load_artifact(tmp_path / "nb-final")  # sha256 verified, Grad-CAM layer present
     image = png_bytes(synthetic_xray(np.random.default_rng(0), label=1))
     batch, _ = preprocess_bytes(image, PreprocessingConfig(image_size=32))
     expected = float(np.asarray(original(batch[None], training=False))[0, 0])
     assert float(np.asarray(loaded.model(batch[None], training=False))[0, 0]) == pytest.approx(expected, abs=1e-6)
-    assert Predictor.from_artifact(tmp_path / "nb-final").predict(image).probability == pytest.approx(expected,
-                                                                                                      abs=1e-6)
+    assert Predictor.from_artifact(tmp_path / "nb-final").predict(image).probability == pytest.approx(
+        expected, abs=1e-6
+    )
 
 
 def test_an_h5_without_resnet50s_last_block_is_refused(tmp_path: Path) -> None:

@@ -50,8 +50,9 @@ def test_predict_fields(predictor, image):
 def test_threshold_override(predictor, image):
     data = png_bytes(image)
     assert predictor.predict(data, threshold=0.0).label == "PNEUMONIA"
-    assert predictor.predict(data, threshold=1.0).label == ("PNEUMONIA" if predictor.predict(data).probability >= 1.0
-                                                              else "NORMAL")
+    assert predictor.predict(data, threshold=1.0).label == (
+        "PNEUMONIA" if predictor.predict(data).probability >= 1.0 else "NORMAL"
+    )
     with pytest.raises(ValueError, match="threshold"):
         predictor.predict(data, threshold=1.5)
 

@@ -51,9 +51,7 @@ def test_bootstrap_helpers_equal_sklearn(scores):
         idx = rng.choice(len(y), len(y))
         if len(set(y[idx])) == 2:
             assert roc_auc(y[idx], s[idx]) == pytest.approx(skm.roc_auc_score(y[idx], s[idx]))
-            assert _fast_average_precision(y[idx], s[idx]) == pytest.approx(
-                skm.average_precision_score(y[idx], s[idx])
-            )
+            assert _fast_average_precision(y[idx], s[idx]) == pytest.approx(skm.average_precision_score(y[idx], s[idx]))
 
 
 def test_bootstrap_ci_contains_point_estimate_and_is_reproducible(scores):

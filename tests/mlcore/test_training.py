@@ -10,8 +10,9 @@ pytest.importorskip("keras")
 
 from mlcore.artifact import MODEL_FILE, load_artifact, read_manifest
 from mlcore.errors import ArtifactError
-from mlcore.training import TrainingCancelled, train
+from mlcore.training import train
 from mlcore.training_config import TrainConfig
+from mlcore.training_progress import TrainingCancelled
 from tests.mlcore.helpers_ml import write_dataset
 
 pytestmark = pytest.mark.slow
@@ -19,8 +20,15 @@ pytestmark = pytest.mark.slow
 
 def _config(tmp_path, **overrides) -> TrainConfig:
     values = {
-        "data_dir": str(tmp_path / "ds"), "output_dir": str(tmp_path / "out"), "image_size": 32, "weights": None,
-        "batch_size": 4, "phase1_epochs": 1, "phase2_epochs": 1, "n_bootstrap": 20, "version": "tiny",
+        "data_dir": str(tmp_path / "ds"),
+        "output_dir": str(tmp_path / "out"),
+        "image_size": 32,
+        "weights": None,
+        "batch_size": 4,
+        "phase1_epochs": 1,
+        "phase2_epochs": 1,
+        "n_bootstrap": 20,
+        "version": "tiny",
         "population": "synthetic test images",
     }
     return TrainConfig(**{**values, **overrides})

@@ -9,8 +9,13 @@ from typing import Any
 from diagnosis.management.version_option import ModelVersionOptionCommand, version_or_command_error
 from diagnosis.selectors.performance import ab_report
 
-RATES = (("agreement", "agreement"), ("sensitivity", "sensitivity"), ("specificity", "specificity"),
-         ("ppv", "PPV"), ("npv", "NPV"))
+RATES = (
+    ("agreement", "agreement"),
+    ("sensitivity", "sensitivity"),
+    ("specificity", "specificity"),
+    ("ppv", "PPV"),
+    ("npv", "NPV"),
+)
 
 
 def format_rate(rate: dict[str, Any]) -> str:
@@ -25,8 +30,13 @@ class Command(ModelVersionOptionCommand):
     help = __doc__
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("--version", action="append", default=None, dest="versions",
-                            help="A version to include (repeat it); default: the serving then the shadow versions.")
+        parser.add_argument(
+            "--version",
+            action="append",
+            default=None,
+            dest="versions",
+            help="A version to include (repeat it); default: the serving then the shadow versions.",
+        )
         parser.add_argument("--json", action="store_true", help="Print the whole report as JSON.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -47,10 +57,14 @@ class Command(ModelVersionOptionCommand):
         for perf in report["versions"]:
             share = f" {perf['traffic_share']} %" if perf["role"] == "serving" else ""
             auc = f"{perf['auc']:.3f}" if perf["auc"] is not None else "— (needs both findings)"
-            write(f"\n{perf['version']} [{perf['role']}{share}], threshold {perf['threshold']:.4f}"
-                  f"{'' if perf['calibrated'] else ' (UNCALIBRATED)'}{'' if perf['validated'] else ', NOT VALIDATED'}")
-            write(f"  reviewed studies: {perf['n_reviewed']} ({perf['n_positive']} pneumonia, "
-                  f"{perf['n_negative']} normal); AUC {auc}")
+            write(
+                f"\n{perf['version']} [{perf['role']}{share}], threshold {perf['threshold']:.4f}"
+                f"{'' if perf['calibrated'] else ' (UNCALIBRATED)'}{'' if perf['validated'] else ', NOT VALIDATED'}"
+            )
+            write(
+                f"  reviewed studies: {perf['n_reviewed']} ({perf['n_positive']} pneumonia, "
+                f"{perf['n_negative']} normal); AUC {auc}"
+            )
             for key, label in RATES:
                 write(f"  {label:<12} {format_rate(perf[key])}")
         if report["pairs"]:

@@ -8,7 +8,8 @@ from typing import Any
 from diagnosis import ml
 from diagnosis.management.version_option import ModelVersionOptionCommand
 from diagnosis.selectors.model_versions import model_version_names
-from diagnosis.services.model_versions import model_version_activate, model_version_register
+from diagnosis.services.model_registration import model_version_register
+from diagnosis.services.model_versions import model_version_activate
 
 DEMO_VERSION = "demo-untrained"
 
@@ -29,10 +30,13 @@ class Command(ModelVersionOptionCommand):
         if not (output / "manifest.json").exists():
             self.stdout.write(f"Building an untrained ResNet50 demo model ({options['image_size']} px)...")
             ml.create_demo_artifact(output, image_size=options["image_size"], version=options["version"])
-        version = model_version_register(path=output, version=options["version"],
-                                         notes="Untrained demo model: NOT VALIDATED, not for clinical use.")
+        version = model_version_register(
+            path=output, version=options["version"], notes="Untrained demo model: NOT VALIDATED, not for clinical use."
+        )
         model_version_activate(model_version=version, allow_unvalidated=True)
-        self.stdout.write(self.style.WARNING(
-            f"Demo model {version.version} is active. Its predictions are meaningless (untrained) and every screen "
-            "says so. Train a real model with `python manage.py train_model --activate`."
-        ))
+        self.stdout.write(
+            self.style.WARNING(
+                f"Demo model {version.version} is active. Its predictions are meaningless (untrained) and every screen "
+                "says so. Train a real model with `python manage.py train_model --activate`."
+            )
+        )

@@ -26,7 +26,9 @@ class Command(BaseCommand):
         admin = user_model.objects.create_superuser(options["username"], email="", password=password)
         # The first account also reads and reviews studies, so a new site can try the whole flow at once.
         admin.groups.add(Group.objects.get(name="radiologist"))
-        self.stdout.write(self.style.SUCCESS(
-            f"Admin account created. Username: {options['username']}  Password: {password}\n"
-            "Sign in at /admin/ or at the dashboard; change the password after the first login."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Admin account created. Username: {options['username']}  Password: {password}\n"
+                "Sign in at /admin/ or at the dashboard; change the password after the first login."
+            )
+        )

@@ -20,8 +20,9 @@ class Command(ModelVersionOptionCommand):
         parser.add_argument("--version", required=True, help="A registered model version name.")
         parser.add_argument("--data-dir", required=True, help="Folder with NORMAL/ and PNEUMONIA/ (or test/…).")
         parser.add_argument("--output", default="", help="Report folder (default: <artifact>/evaluations/<name>).")
-        parser.add_argument("--threshold", type=float, default=None,
-                            help="Override the version's threshold for this report only.")
+        parser.add_argument(
+            "--threshold", type=float, default=None, help="Override the version's threshold for this report only."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         version = version_or_command_error(options["version"])

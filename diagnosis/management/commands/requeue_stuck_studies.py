@@ -14,8 +14,9 @@ class Command(BaseCommand):
     help = __doc__
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("--older-than", type=int, default=None,
-                            help="Seconds (default: PNEUMO_STUCK_STUDY_SECONDS).")
+        parser.add_argument(
+            "--older-than", type=int, default=None, help="Seconds (default: PNEUMO_STUCK_STUDY_SECONDS)."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         requeued = studies_requeue_stuck(older_than_seconds=options["older_than"])

@@ -29,9 +29,13 @@ class Command(BaseCommand):
     help = __doc__
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("shares", nargs="+", metavar="NAME=PERCENT",
-                            help="Every version that should serve new studies, with its whole-percent share. "
-                                 "Serving versions left out stop serving.")
+        parser.add_argument(
+            "shares",
+            nargs="+",
+            metavar="NAME=PERCENT",
+            help="Every version that should serve new studies, with its whole-percent share. "
+            "Serving versions left out stop serving.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         shares = parse_shares(options["shares"])
@@ -44,8 +48,11 @@ class Command(BaseCommand):
         if after == before:
             self.stdout.write("Traffic unchanged: " + ", ".join(f"{n} {s} %" for n, s in after.items()))
             return
-        self.stdout.write(self.style.SUCCESS(
-            "Traffic for studies queued from now on: " + ", ".join(f"{n} {s} %" for n, s in after.items())))
+        self.stdout.write(
+            self.style.SUCCESS(
+                "Traffic for studies queued from now on: " + ", ".join(f"{n} {s} %" for n, s in after.items())
+            )
+        )
         self.stdout.write("  before: " + (", ".join(f"{n} {s} %" for n, s in before.items()) or "none"))
         stopped = sorted(set(before) - set(after))
         if stopped:

@@ -23,24 +23,38 @@ class Command(ModelVersionOptionCommand):
         parser.add_argument("--phase1-epochs", type=int, default=15, help="Max epochs with the base frozen (15).")
         parser.add_argument("--phase2-epochs", type=int, default=20, help="Max fine-tuning epochs, layers 100+ (20).")
         parser.add_argument("--batch-size", type=int, default=32, help="Batch size (32).")
-        parser.add_argument("--target-sensitivity", type=float, default=0.95,
-                            help="Operating threshold reaches this sensitivity on validation data (0.95).")
+        parser.add_argument(
+            "--target-sensitivity",
+            type=float,
+            default=0.95,
+            help="Operating threshold reaches this sensitivity on validation data (0.95).",
+        )
         parser.add_argument("--seed", type=int, default=42, help="Random seed for splits, augmentation and weights.")
         parser.add_argument("--version", default="", help="Version name (default: a timestamp).")
-        parser.add_argument("--output", default="",
-                            help="Folder that receives the artifact folder <version>/ (default: PNEUMO_MODEL_DIR).")
+        parser.add_argument(
+            "--output",
+            default="",
+            help="Folder that receives the artifact folder <version>/ (default: PNEUMO_MODEL_DIR).",
+        )
         parser.add_argument("--activate", action="store_true", help="Make the new version the active one.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             training = training_options_clean(
-                data_dir=str(Path(options["data_dir"]).resolve()), image_size=options["image_size"],
-                weights=options["weights"], phase1_epochs=options["phase1_epochs"],
-                phase2_epochs=options["phase2_epochs"], batch_size=options["batch_size"],
-                target_sensitivity=options["target_sensitivity"], version=options["version"],
-                output_dir=options["output"] or None, seed=options["seed"])
-            model_version, result = model_version_train(options=training, activate=options["activate"],
-                                                        progress=self._report_progress)
+                data_dir=str(Path(options["data_dir"]).resolve()),
+                image_size=options["image_size"],
+                weights=options["weights"],
+                phase1_epochs=options["phase1_epochs"],
+                phase2_epochs=options["phase2_epochs"],
+                batch_size=options["batch_size"],
+                target_sensitivity=options["target_sensitivity"],
+                version=options["version"],
+                output_dir=options["output"] or None,
+                seed=options["seed"],
+            )
+            model_version, result = model_version_train(
+                options=training, activate=options["activate"], progress=self._report_progress
+            )
         except (InvalidInputError, ModelVersionError) as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(f"Validation data: {result.manifest.dataset.get('val_source', 'val folder')}")
