@@ -58,7 +58,9 @@ def _clean_weights(weights: str) -> str:
         raise InvalidInputError(
             f"Weights must be imagenet, none or the path of a weights file. Received: {weights!r}"
         ) from None
-    return "none" if parsed is None else parsed if parsed == "imagenet" else str(Path(parsed).resolve())
+    if parsed is None:
+        return "none"  # stored as the word, as an admin typed it: a run's row reads "none", not an empty cell
+    return parsed if parsed == "imagenet" else str(Path(parsed).resolve())
 
 
 def _clean_version(version: str, output_dir: Path) -> str:
