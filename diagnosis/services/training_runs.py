@@ -24,7 +24,7 @@ from diagnosis.models import AuditAction, ModelVersion, TrainingRun
 from diagnosis.services import dispatch
 from diagnosis.services.audit import audit_record
 from diagnosis.services.model_registration import model_version_register
-from diagnosis.services.training import training_options_clean
+from diagnosis.services.training import TrainingOptions, training_options_clean
 
 if TYPE_CHECKING:
     from diagnosis.ml import TrainingProgress
@@ -232,17 +232,19 @@ def _finish(
 
 
 def _train_config(run: TrainingRun) -> ml.TrainConfig:
-    return ml.train_config(
+    # The settings were checked when the run was created; the worker builds the config the CLI builds.
+    options = TrainingOptions(
         data_dir=run.data_dir,
         output_dir=str(ml.model_storage_dir().resolve()),
         image_size=run.image_size,
-        weights=ml.parse_weights(run.weights),
-        batch_size=run.batch_size,
+        weights=run.weights,
         phase1_epochs=run.phase1_epochs,
         phase2_epochs=run.phase2_epochs,
+        batch_size=run.batch_size,
         target_sensitivity=run.target_sensitivity,
         version=run.version,
     )
+    return options.train_config()
 
 
 def training_run_execute(*, run_id: int, task_id: str) -> None:
