@@ -4,9 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import InterfaceError, OperationalError
+
+try:  # PostgreSQL's driver; SQLite setups may run without it
+    import psycopg
+
+    _DRIVER_ERRORS: tuple[type[Exception], ...] = (psycopg.OperationalError, psycopg.InterfaceError)
+except ImportError:  # pragma: no cover - psycopg is in requirements.txt
+    _DRIVER_ERRORS = ()
+
+# Seconds a client should wait before retrying while the database cannot be reached.
+DATABASE_RETRY_AFTER_SECONDS = 5
+DATABASE_UNAVAILABLE_MESSAGE = "The service is temporarily unavailable (its database cannot be reached). Please retry."
+
 
 class ApplicationError(Exception):
     status_code = 400
+    # Set on errors that pass (storage full...): answered as a ``Retry-After`` header.
+    retry_after_seconds: int | None = None
 
     def __init__(self, message: str, *, extra: dict[str, Any] | None = None) -> None:
         super().__init__(message)
@@ -64,3 +79,38 @@ class TrainingCancelledError(ApplicationError):
 
 class NoServingModelError(ApplicationError):
     status_code = 503
+
+
+class StorageError(ApplicationError):
+    """The file storage cannot take a write now (full, over quota, read-only or failing): worth a later retry.
+
+    Says nothing about paths or devices: the message is shown to users, the cause goes to the logs.
+    """
+
+    status_code = 503
+    retry_after_seconds = 60
+    default_message = "The server's storage is temporarily unavailable. Please try again in a few minutes."
+
+    def __init__(self, message: str = "", *, errno: int | None = None) -> None:
+        super().__init__(message or self.default_message)
+        self.errno = errno
+
+
+class StorageFullError(StorageError):
+    """No space (or quota) left on the storage filesystem."""
+
+    status_code = 507
+    default_message = "The server's storage is full, so the file could not be saved. Please try again later."
+
+
+def database_unavailable(exc: BaseException | None) -> bool:
+    """Whether ``exc`` means the database cannot be used right now (unreachable, connection lost, failing over).
+
+    Django wraps the driver's connection errors (psycopg's ``OperationalError``, ``InterfaceError``) in its own
+    classes of the same names; the driver's are checked too, for an error raised outside Django's wrapper.
+    """
+    while exc is not None:
+        if isinstance(exc, (OperationalError, InterfaceError, *_DRIVER_ERRORS)):
+            return True
+        exc = exc.__cause__
+    return False

@@ -6,6 +6,9 @@ from django.urls import include, path
 
 from diagnosis.ops import health, prometheus
 
+# An unreachable database answers 503 + Retry-After (see diagnosis.ops.errors), every other error the usual 500.
+handler500 = "diagnosis.ops.errors.server_error"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),

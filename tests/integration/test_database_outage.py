@@ -1,0 +1,108 @@
+"""The database becomes unreachable under a running web process: 503 + Retry-After, never a 500; then recovery.
+
+A gunicorn process reaches PostgreSQL only through a TCP proxy this test owns (no persistent connections, so each
+request opens its own). Stopping the proxy is the outage; starting it again on the same port is the recovery,
+without restarting gunicorn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from django.conf import settings
+from django.contrib.sessions.backends.db import SessionStore
+from rest_framework.authtoken.models import Token
+
+from diagnosis.models import Study
+from tests.factories import IntegratorFactory, ModelVersionFactory, RadiologistFactory, StudyFactory, png_bytes
+from tests.integration.faults import TcpProxy, WebProcess
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def db_proxy() -> Iterator[TcpProxy]:
+    db = settings.DATABASES["default"]
+    if "postgresql" not in db["ENGINE"]:
+        pytest.skip("the outage is injected in front of PostgreSQL: set DATABASE_URL (make test does)")
+    proxy = TcpProxy((db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)))
+    proxy.start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def web(worker_env: dict[str, str], db_proxy: TcpProxy, tmp_path: Path) -> Iterator[WebProcess]:
+    db = settings.DATABASES["default"]
+    env = dict(worker_env)
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    env["DATABASE_URL"] = f"postgres://{db['USER']}{password}@127.0.0.1:{db_proxy.port}/{db['NAME']}"
+    env["DATABASE_CONN_MAX_AGE"] = "0"
+    process = WebProcess(env, tmp_path / "gunicorn.log")
+    process.start()
+    yield process
+    process.stop()
+
+
+def _session_cookie(user: Any) -> dict[str, str]:
+    session = SessionStore()
+    session["_auth_user_id"] = str(user.pk)
+    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+    session["_auth_user_hash"] = user.get_session_auth_hash()
+    session.create()
+    return {"sessionid": session.session_key or ""}
+
+
+def _requests(web: WebProcess, token: str, cookies: dict[str, str], study: Study) -> dict[str, Any]:
+    """The requests of a working day: API list and upload, worklist, study page, metrics, the probes."""
+    api = {"Authorization": f"Token {token}"}
+    base = web.base_url
+    return {
+        "api list": lambda: requests.get(f"{base}/api/v1/studies/", headers=api, timeout=20),
+        "api upload": lambda: requests.post(
+            f"{base}/api/v1/studies/", headers=api, files={"file": ("chest.png", png_bytes())}, timeout=20
+        ),
+        "worklist": lambda: requests.get(f"{base}/", cookies=cookies, timeout=20, allow_redirects=False),
+        "study page": lambda: requests.get(
+            f"{base}/studies/{study.id}/", cookies=cookies, timeout=20, allow_redirects=False
+        ),
+        "metrics": lambda: requests.get(f"{base}/metrics", timeout=20),
+    }
+
+
+def test_unreachable_database_answers_503_with_retry_after_then_recovers(
+    transactional_db: None, roles: None, web: WebProcess, db_proxy: TcpProxy
+) -> None:
+    ModelVersionFactory()
+    integrator = IntegratorFactory()
+    token = Token.objects.create(user=integrator).key
+    cookies = _session_cookie(RadiologistFactory())
+    study = StudyFactory(uploaded_by=integrator)
+    calls = _requests(web, token, cookies, study)
+    healthy = {"api list": 200, "api upload": 202, "worklist": 200, "study page": 200, "metrics": 200}
+    assert {name: call().status_code for name, call in calls.items()} == healthy
+
+    db_proxy.stop()
+    for name, call in calls.items():
+        response = call()
+        assert response.status_code == 503, (name, response.status_code, response.text[:300])
+        assert 1 <= int(response.headers["Retry-After"]) <= 30, name
+        if name.startswith("api"):
+            assert response.headers["Content-Type"] == "application/json", name
+            assert "temporarily unavailable" in response.json()["detail"], name
+        else:
+            assert "temporarily unavailable" in response.text.lower(), name
+            # Nothing about the server: no traceback, no exception name, no host or port.
+            for leak in ("Traceback", "OperationalError", "psycopg", str(db_proxy.port), "5432"):
+                assert leak not in response.text, (name, leak)
+    assert requests.get(f"{web.base_url}/healthz", timeout=20).status_code == 200  # the process itself is alive
+    ready = requests.get(f"{web.base_url}/readyz", timeout=20)
+    assert ready.status_code == 503 and ready.json()["status"] == "not ready"
+
+    db_proxy.start()  # the database is back: same web process, no restart
+    assert {name: call().status_code for name, call in calls.items()} == healthy
+    assert Study.objects.count() == 3  # the factory's study and one upload per healthy round, none while down
