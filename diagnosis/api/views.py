@@ -178,7 +178,7 @@ class StudyListCreateApi(APIView):
                 "Retry-After",
                 OpenApiTypes.INT,
                 OpenApiParameter.HEADER,
-                response=[429],
+                response=[429, 503, 507],
                 description="Seconds to wait before the next upload.",
             ),
         ],
@@ -190,7 +190,11 @@ class StudyListCreateApi(APIView):
             413: _error("File over the size limit, or image dimensions over the pixel limit."),
             415: _error("Not a DICOM, PNG or JPEG file."),
             429: _error("Too many uploads; retry after the `Retry-After` header's seconds."),
-            503: _error("No model version is serving."),
+            503: _error(
+                "No model version is serving, or the database or storage is unavailable for now "
+                "(the latter two with `Retry-After`)."
+            ),
+            507: _error("The server's storage is full; nothing was stored. Retry after `Retry-After` seconds."),
         },
     )
     def post(self, request: Request) -> Response:

@@ -11,7 +11,7 @@ import functools
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -37,6 +37,7 @@ WORKLIST_POLL_SECONDS = 5
 STUDY_POLL_SECONDS = 3
 
 View = Callable[..., HttpResponse]
+_Response = TypeVar("_Response", bound=HttpResponse)
 
 
 def radiologist_required(view: View) -> View:
@@ -158,6 +159,13 @@ def _create_study(request: HttpRequest, upload: Any, patient_id: str, accession_
     )
 
 
+def _with_retry_after(response: _Response, error: ApplicationError | None) -> _Response:
+    # A refusal that passes (storage full) tells the client when to try again, as the API does.
+    if error is not None and error.retry_after_seconds:
+        response["Retry-After"] = str(error.retry_after_seconds)
+    return response
+
+
 @require_http_methods(["GET", "POST"])
 @radiologist_required
 def upload(request: HttpRequest) -> HttpResponse:
@@ -182,7 +190,8 @@ def upload(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"Received and queued for screening: {names}.")
     if refused:
         status = 200 if created else refused[0].status_code
-        return render(request, "diagnosis/upload.html", {"form": form}, status=status)
+        response = render(request, "diagnosis/upload.html", {"form": form}, status=status)
+        return _with_retry_after(response, None if created else refused[0])
     if len(created) == 1:
         return redirect("dashboard:study", study_id=created[0].id)
     return redirect("dashboard:worklist")
@@ -203,7 +212,7 @@ def upload_file(request: HttpRequest) -> JsonResponse:
         body: dict[str, Any] = {"detail": exc.message, "filename": upload_.name}
         if exc.extra:
             body["extra"] = exc.extra
-        return JsonResponse(body, status=exc.status_code)
+        return _with_retry_after(JsonResponse(body, status=exc.status_code), exc)
     return JsonResponse(
         {
             "id": str(study.id),

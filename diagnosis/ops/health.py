@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from celery import current_app
+from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
@@ -12,6 +17,7 @@ from diagnosis.selectors.model_versions import model_version_serving
 from diagnosis.selectors.workers import worker_live_count
 
 WORKER_FRESH_SECONDS = 60
+MIN_FREE_INODES = 1000
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -51,14 +57,37 @@ def _check_model() -> str:
     return "ok (" + ", ".join(v.version for v in serving) + ")"
 
 
+def _free_space(path: Path) -> tuple[float, int | None]:
+    """Free megabytes (for an unprivileged writer) and free inodes (None where the filesystem has no count)."""
+    while not path.exists() and path != path.parent:
+        path = path.parent  # not created yet: what matters is the filesystem it will be created on
+    stats = os.statvfs(path)
+    return stats.f_bavail * stats.f_frsize / 1e6, (stats.f_favail if stats.f_files else None)
+
+
+def _check_storage() -> str:
+    """Free space on the filesystems of stored files and of model artifacts, against a watermark."""
+    watermark = float(settings.PNEUMO_STORAGE_MIN_FREE_MB)
+    reports = []
+    for name, path in (("storage", Path(default_storage.path(""))), ("models", Path(settings.PNEUMO_MODEL_DIR))):
+        free_mb, free_inodes = _free_space(path)
+        if free_mb < watermark:
+            raise RuntimeError(f"{name} has {free_mb:.1f} MB free, below the {watermark:g} MB watermark")
+        if free_inodes is not None and free_inodes < MIN_FREE_INODES:
+            raise RuntimeError(f"{name} has {free_inodes} free inodes, below {MIN_FREE_INODES}")
+        reports.append(f"{name} {free_mb:.0f} MB free")
+    return "ok (" + ", ".join(reports) + ")"
+
+
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Ready to screen: database, broker, at least one live worker, and an active model whose weights check out."""
+    """Ready to screen: database, broker, a live worker, an active model whose weights check out, free storage."""
     checks: dict[str, str] = {}
     for name, check in (
         ("database", _check_database),
         ("broker", _check_broker),
         ("worker", _check_worker),
         ("model", _check_model),
+        ("storage", _check_storage),
     ):
         try:
             checks[name] = check()

@@ -13,17 +13,18 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import F, Q
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from diagnosis import ml
-from diagnosis.exceptions import ModelArtifactError, UnreadableImageError
+from diagnosis.exceptions import ModelArtifactError, StorageError, UnreadableImageError
 from diagnosis.models import AuditAction, ModelVersion, Prediction, Study
 from diagnosis.selectors.model_versions import model_version_shadows
 from diagnosis.services import dispatch
 from diagnosis.services.audit import audit_record
+from diagnosis.services.storage import storage_delete_quietly, storage_save
 
 if TYPE_CHECKING:
     from diagnosis.ml import InferenceResult
@@ -91,7 +92,13 @@ def study_run_inference(*, study_id: str, task_id: str, worker: str) -> None:
         )
         return
     shadow_results = _run_shadows(study=study, data=data)
-    study_record_results(study=study, version=version, result=result, shadow_results=shadow_results, task_id=task_id)
+    try:
+        study_record_results(
+            study=study, version=version, result=result, shadow_results=shadow_results, task_id=task_id
+        )
+    except StorageError as exc:
+        study_release_for_storage_retry(study_id=study.id, task_id=task_id, error=exc)
+        raise
 
 
 def _read_original(study: Study) -> bytes:
@@ -114,7 +121,13 @@ def _run_shadows(*, study: Study, data: bytes) -> list[tuple[ModelVersion, Infer
 
 
 def _prediction_from_result(
-    *, study: Study, version: ModelVersion, result: InferenceResult, is_shadow: bool, task_id: str
+    *,
+    study: Study,
+    version: ModelVersion,
+    result: InferenceResult,
+    is_shadow: bool,
+    task_id: str,
+    written: list[str],
 ) -> Prediction:
     prediction, created = Prediction.objects.get_or_create(
         study=study,
@@ -131,13 +144,16 @@ def _prediction_from_result(
     )
     if created:
         suffix = "" if not is_shadow else f"-{version.pk}"
-        prediction.heatmap.save(f"heatmap{suffix}.png", ContentFile(result.heatmap_png), save=False)
-        prediction.overlay.save(f"overlay{suffix}.png", ContentFile(result.overlay_png), save=False)
+        written.append(
+            storage_save(field_file=prediction.heatmap, filename=f"heatmap{suffix}.png", data=result.heatmap_png)
+        )
+        written.append(
+            storage_save(field_file=prediction.overlay, filename=f"overlay{suffix}.png", data=result.overlay_png)
+        )
         prediction.save(update_fields=["heatmap", "overlay"])
     return prediction
 
 
-@transaction.atomic
 def study_record_results(
     *,
     study: Study,
@@ -146,12 +162,46 @@ def study_record_results(
     shadow_results: list[tuple[ModelVersion, InferenceResult]],
     task_id: str,
 ) -> Prediction:
+    """Store the predictions, their images and the study's completion in one transaction.
+
+    If anything fails (a full disk, the database), the files this call wrote are removed with the rolled-back rows,
+    so a retry starts clean and no heatmap is left that no row points to.
+    """
+    written: list[str] = []
+    try:
+        return _study_record_results(
+            study=study,
+            version=version,
+            result=result,
+            shadow_results=shadow_results,
+            task_id=task_id,
+            written=written,
+        )
+    except BaseException:
+        storage_delete_quietly(written)
+        raise
+
+
+@transaction.atomic
+def _study_record_results(
+    *,
+    study: Study,
+    version: ModelVersion,
+    result: InferenceResult,
+    shadow_results: list[tuple[ModelVersion, InferenceResult]],
+    task_id: str,
+    written: list[str],
+) -> Prediction:
     study = Study.objects.select_for_update().get(pk=study.pk)
-    prediction = _prediction_from_result(study=study, version=version, result=result, is_shadow=False, task_id=task_id)
+    prediction = _prediction_from_result(
+        study=study, version=version, result=result, is_shadow=False, task_id=task_id, written=written
+    )
     for shadow, shadow_result in shadow_results:
-        _prediction_from_result(study=study, version=shadow, result=shadow_result, is_shadow=True, task_id=task_id)
+        _prediction_from_result(
+            study=study, version=shadow, result=shadow_result, is_shadow=True, task_id=task_id, written=written
+        )
     if not study.display_image:
-        study.display_image.save("image.png", ContentFile(result.image_png), save=False)
+        written.append(storage_save(field_file=study.display_image, filename="image.png", data=result.image_png))
     study.status = Study.Status.COMPLETED
     study.completed_at = timezone.now()
     study.error = ""
@@ -173,6 +223,25 @@ def study_record_results(
         },
     )
     return prediction
+
+
+@transaction.atomic
+def study_release_for_storage_retry(*, study_id: UUID | str, task_id: str, error: StorageError) -> None:
+    """Give back the attempt a storage failure used: the file is not at fault, so its poison budget is untouched.
+
+    The study stays claimed by this task, whose retry (after a backoff) claims it again.
+    """
+    released = Study.objects.filter(id=study_id, status=Study.Status.PROCESSING, task_id=task_id).update(
+        attempts=Greatest(F("attempts") - 1, 0)
+    )
+    if released:
+        audit_record(
+            action=AuditAction.INFERENCE_REQUEUED,
+            subject_type="study",
+            subject_id=str(study_id),
+            task_id=task_id,
+            details={"reason": "storage", "errno": error.errno, "error": type(error).__name__},
+        )
 
 
 @transaction.atomic

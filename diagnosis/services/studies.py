@@ -8,7 +8,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.http import HttpRequest
@@ -20,6 +19,7 @@ from diagnosis.models import AuditAction, Study
 from diagnosis.services import dispatch
 from diagnosis.services.audit import audit_record
 from diagnosis.services.routing import model_version_for_new_study
+from diagnosis.services.storage import storage_save
 
 logger = logging.getLogger(__name__)
 
@@ -112,9 +112,9 @@ def _study_store(
             "(or run `python manage.py create_demo_model` to try the workflow)."
         )
     study.model_version = model_version
-    # If the row is rolled back, the stored file is removed too, so a refused or failed upload leaves nothing.
-    study.file.save("original", ContentFile(data), save=False)
-    stored_name = study.file.name
+    # If the row is rolled back, the stored file is removed too, so a refused or failed upload leaves nothing;
+    # a full disk raises StorageFullError (507) after removing the partial file.
+    stored_name = storage_save(field_file=study.file, filename="original", data=data)
     try:
         study.save(force_insert=True)
         audit_record(

@@ -203,6 +203,20 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-stuck-studies": {"task": "diagnosis.tasks.inference.studies_requeue_stuck", "schedule": 60.0},
 }
 
+# --- Storage faults: disk full, orphan files (issue 8 §3) ----------------------------------------------------------
+# /readyz reports not ready below this much free space on the storage or model filesystem.
+PNEUMO_STORAGE_MIN_FREE_MB = float(env_str("PNEUMO_STORAGE_MIN_FREE_MB", "200"))
+# A worker that cannot write its results (disk full, I/O error) retries with backoff up to this many times
+# (about five hours at the maximum delay) before the study fails; the attempt budget of poison files is not used.
+PNEUMO_STORAGE_RETRY_LIMIT = env_int("PNEUMO_STORAGE_RETRY_LIMIT", 60)
+PNEUMO_STORAGE_RETRY_MAX_SECONDS = env_int("PNEUMO_STORAGE_RETRY_MAX_SECONDS", 300)
+# Files no row references are removed once older than this (uploads and workers write files before they commit).
+PNEUMO_ORPHAN_GRACE_SECONDS = env_int("PNEUMO_ORPHAN_GRACE_SECONDS", 6 * 3600)
+CELERY_BEAT_SCHEDULE["sweep-orphan-files"] = {
+    "task": "diagnosis.tasks.storage.storage_sweep_orphans",
+    "schedule": 3600.0,
+}
+
 # --- REST framework (https://www.django-rest-framework.org/api-guide/settings/) --------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
