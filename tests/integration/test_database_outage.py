@@ -18,7 +18,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from rest_framework.authtoken.models import Token
 
 from diagnosis.models import Study
-from tests.factories import IntegratorFactory, ModelVersionFactory, RadiologistFactory, StudyFactory, png_bytes
+from tests.factories import AdminFactory, IntegratorFactory, ModelVersionFactory, StudyFactory, png_bytes
 from tests.integration.faults import TcpProxy, WebProcess
 
 pytestmark = pytest.mark.integration
@@ -35,13 +35,16 @@ def db_proxy() -> Iterator[TcpProxy]:
     proxy.stop()
 
 
-@pytest.fixture
-def web(worker_env: dict[str, str], db_proxy: TcpProxy, tmp_path: Path) -> Iterator[WebProcess]:
+@pytest.fixture(params=["0", "60"], ids=["new-connection-per-request", "persistent-connections"])
+def web(
+    request: pytest.FixtureRequest, worker_env: dict[str, str], db_proxy: TcpProxy, tmp_path: Path
+) -> Iterator[WebProcess]:
     db = settings.DATABASES["default"]
     env = dict(worker_env)
     password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
     env["DATABASE_URL"] = f"postgres://{db['USER']}{password}@127.0.0.1:{db_proxy.port}/{db['NAME']}"
-    env["DATABASE_CONN_MAX_AGE"] = "0"
+    # With persistent connections (production's default), the outage breaks a connection in use.
+    env["DATABASE_CONN_MAX_AGE"] = request.param
     process = WebProcess(env, tmp_path / "gunicorn.log")
     process.start()
     yield process
@@ -58,7 +61,7 @@ def _session_cookie(user: Any) -> dict[str, str]:
 
 
 def _requests(web: WebProcess, token: str, cookies: dict[str, str], study: Study) -> dict[str, Any]:
-    """The requests of a working day: API list and upload, worklist, study page, metrics, the probes."""
+    """The requests of a working day: API list and upload, worklist, study page, metrics, admin."""
     api = {"Authorization": f"Token {token}"}
     base = web.base_url
     return {
@@ -71,6 +74,7 @@ def _requests(web: WebProcess, token: str, cookies: dict[str, str], study: Study
             f"{base}/studies/{study.id}/", cookies=cookies, timeout=20, allow_redirects=False
         ),
         "metrics": lambda: requests.get(f"{base}/metrics", timeout=20),
+        "admin": lambda: requests.get(f"{base}/admin/", cookies=cookies, timeout=20, allow_redirects=False),
     }
 
 
@@ -80,10 +84,10 @@ def test_unreachable_database_answers_503_with_retry_after_then_recovers(
     ModelVersionFactory()
     integrator = IntegratorFactory()
     token = Token.objects.create(user=integrator).key
-    cookies = _session_cookie(RadiologistFactory())
+    cookies = _session_cookie(AdminFactory())
     study = StudyFactory(uploaded_by=integrator)
     calls = _requests(web, token, cookies, study)
-    healthy = {"api list": 200, "api upload": 202, "worklist": 200, "study page": 200, "metrics": 200}
+    healthy = {"api list": 200, "api upload": 202, "worklist": 200, "study page": 200, "metrics": 200, "admin": 200}
     assert {name: call().status_code for name, call in calls.items()} == healthy
 
     db_proxy.stop()
