@@ -66,6 +66,8 @@ def storage_save(*, field_file: FieldFile, filename: str, data: bytes) -> str:
         if not existed:
             with contextlib.suppress(OSError):
                 storage.delete(name)
+            with contextlib.suppress(OSError, NotImplementedError):
+                os.rmdir(os.path.dirname(storage.path(name)))  # the upload's own folder, if it is left empty
         logger.error("storing %s failed: %s", name, exc)
         raise storage_error_from(exc) from exc
     field_file.name = stored

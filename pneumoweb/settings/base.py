@@ -205,7 +205,7 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Storage faults: disk full, orphan files (issue 8 §3) ----------------------------------------------------------
 # /readyz reports not ready below this much free space on the storage or model filesystem.
-PNEUMO_STORAGE_MIN_FREE_MB = float(env_str("PNEUMO_STORAGE_MIN_FREE_MB", "200"))
+PNEUMO_STORAGE_MIN_FREE_MB = env_int("PNEUMO_STORAGE_MIN_FREE_MB", 200)
 # A worker that cannot write its results (disk full, I/O error) retries with backoff up to this many times
 # (about five hours at the maximum delay) before the study fails; the attempt budget of poison files is not used.
 PNEUMO_STORAGE_RETRY_LIMIT = env_int("PNEUMO_STORAGE_RETRY_LIMIT", 60)

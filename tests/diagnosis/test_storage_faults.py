@@ -89,6 +89,7 @@ def test_uploads_to_a_full_storage_answer_507_and_leave_no_file_nor_row(
     assert not Study.objects.exists()
     assert not AuditEvent.objects.filter(action="study.uploaded").exists()
     assert _files(tiny_storage) == set()  # in particular no zero-byte `original`
+    assert not list(tiny_storage.glob("studies/*/*/*/*"))  # nor the folders made for them
     enqueue.assert_not_called()
 
     for filler in fillers:  # space is back: the very same requests succeed, no restart

@@ -74,6 +74,9 @@ def _requests(web: WebProcess, token: str, cookies: dict[str, str], study: Study
             f"{base}/studies/{study.id}/", cookies=cookies, timeout=20, allow_redirects=False
         ),
         "metrics": lambda: requests.get(f"{base}/metrics", timeout=20),
+        "worklist script": lambda: requests.get(
+            f"{base}/worklist/rows", headers={"Accept": "application/json"}, cookies=cookies, timeout=20
+        ),
         "admin": lambda: requests.get(f"{base}/admin/", cookies=cookies, timeout=20, allow_redirects=False),
     }
 
@@ -87,7 +90,15 @@ def test_unreachable_database_answers_503_with_retry_after_then_recovers(
     cookies = _session_cookie(AdminFactory())
     study = StudyFactory(uploaded_by=integrator)
     calls = _requests(web, token, cookies, study)
-    healthy = {"api list": 200, "api upload": 202, "worklist": 200, "study page": 200, "metrics": 200, "admin": 200}
+    healthy = {
+        "api list": 200,
+        "api upload": 202,
+        "worklist": 200,
+        "study page": 200,
+        "metrics": 200,
+        "admin": 200,
+        "worklist script": 200,
+    }
     assert {name: call().status_code for name, call in calls.items()} == healthy
 
     db_proxy.stop()
@@ -95,7 +106,7 @@ def test_unreachable_database_answers_503_with_retry_after_then_recovers(
         response = call()
         assert response.status_code == 503, (name, response.status_code, response.text[:300])
         assert 1 <= int(response.headers["Retry-After"]) <= 30, name
-        if name.startswith("api"):
+        if name.startswith("api") or name == "worklist script":
             assert response.headers["Content-Type"] == "application/json", name
             assert "temporarily unavailable" in response.json()["detail"], name
         else:
