@@ -27,9 +27,9 @@ from diagnosis.models import Prediction, Study
 
 logger = logging.getLogger(__name__)
 
-# Errors of the storage, not of the file being written: they pass once space is freed or the disk is back.
+# No space or quota left: 507. Any other failed write (EIO, EROFS, EACCES...) is the storage's fault too, not the
+# file's, so it is a StorageError (503) as well: it passes once an admin has fixed the disk.
 FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
-TRANSIENT_ERRNOS = FULL_ERRNOS | {errno.EIO, errno.EROFS, errno.EAGAIN, errno.ENOMEM, errno.ESTALE}
 
 # Every file field of the app, so the sweep knows every name a row may hold.
 FILE_FIELDS: tuple[tuple[type[Model], str], ...] = (
