@@ -41,13 +41,24 @@ def _queue_names(consumer: Any) -> str:
     return ",".join(sorted(queues))
 
 
+def _consumes_inference(worker: Any) -> bool:
+    # worker_init comes after the worker selected its queues (-Q); none selected means every queue.
+    selected = getattr(
+        getattr(getattr(getattr(worker, "app", None), "amqp", None), "queues", None), "consume_from", None
+    )
+    return not selected or settings.CELERY_TASK_DEFAULT_QUEUE in selected
+
+
 @signals.worker_init.connect
-def _refuse_untrained_demo_model(**kwargs: Any) -> None:
+def _refuse_untrained_demo_model(sender: Any = None, **kwargs: Any) -> None:
     """Before the pool starts: refuse to serve an untrained demo model unless PNEUMO_ALLOW_DEMO_MODEL says so.
 
-    A worker that starts anyway would label patients' studies with a random network's output. If the database
-    cannot be read now, the worker starts: the inference service refuses such a version per study as well.
+    A worker that starts anyway would label patients' studies with a random network's output. Only workers of the
+    inference queue refuse: a training worker must still start, since training a real model is the way out. If the
+    database cannot be read now, the worker starts: the inference service refuses such a version per study too.
     """
+    if not _consumes_inference(sender):
+        return
     try:
         refused = model_version_refused_demos_in_service()
     except DatabaseError:

@@ -17,10 +17,9 @@ from tests.integration.conftest import WorkerProcess, wait_for
 pytestmark = pytest.mark.integration
 
 
-def _worker(worker_env: dict[str, str], tmp_path: Path, *, allow: str) -> WorkerProcess:
-    return WorkerProcess(
-        {**worker_env, "PNEUMO_ALLOW_DEMO_MODEL": allow}, tmp_path / "worker.log", f"demo-guard-{os.getpid()}@localhost"
-    )
+def _worker(worker_env: dict[str, str], tmp_path: Path, *, allow: str, queues: str = "inference") -> WorkerProcess:
+    env = {**worker_env, "PNEUMO_ALLOW_DEMO_MODEL": allow}
+    return WorkerProcess(env, tmp_path / "worker.log", f"demo-guard-{os.getpid()}@localhost", queues=queues)
 
 
 def test_a_worker_refuses_to_start_while_a_demo_model_serves_and_it_is_not_allowed(
@@ -39,10 +38,15 @@ def test_a_worker_refuses_to_start_while_a_demo_model_serves_and_it_is_not_allow
     assert " ready." not in log
 
 
-def test_a_worker_serves_a_demo_model_when_allowed(
-    worker_env: dict[str, str], live_broker: None, tmp_path: Path, active_model: object
+@pytest.mark.parametrize(
+    ("allow", "queues"),
+    [("1", "inference"), ("0", "training")],
+    ids=["allowed", "training-worker-trains-the-replacement"],
+)
+def test_a_worker_starts_when_the_demo_model_is_allowed_or_it_does_not_serve_inference(
+    worker_env: dict[str, str], live_broker: None, tmp_path: Path, active_model: object, allow: str, queues: str
 ) -> None:
-    worker = _worker(worker_env, tmp_path, allow="1")
+    worker = _worker(worker_env, tmp_path, allow=allow, queues=queues)
     worker.start()
     try:
         wait_for(lambda: " ready." in worker.log_tail(200), timeout=120, on_timeout=worker.log_tail)
