@@ -131,3 +131,11 @@ def test_the_migration_carries_old_clear_keys_over_as_digests_and_drops_their_ta
     assert "authtoken_token" not in connection.introspection.table_names()
     assert clear_key not in _every_stored_value()
     assert _client(clear_key).get(STUDIES).status_code == 200
+
+
+def test_the_schema_documents_the_token_header_integrators_send(anonymous_client: APIClient) -> None:
+    schema = anonymous_client.get("/api/schema/", {"format": "json"}).json()
+    scheme = schema["components"]["securitySchemes"]["knoxApiToken"]
+    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "Authorization")
+    assert 'prefix "Token"' in scheme["description"]
+    assert {"knoxApiToken": []} in schema["paths"]["/api/v1/studies/"]["get"]["security"]
