@@ -17,7 +17,7 @@ from unittest import mock
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from diagnosis.models import ModelVersion
@@ -68,8 +68,8 @@ def api_client_for() -> Callable[[Any], APIClient]:
         if not user.is_authenticated:
             return client
         if user.groups.filter(name="integrator").exists():
-            token, _ = Token.objects.get_or_create(user=user)
-            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+            _, key = AuthToken.objects.create(user=user)
+            client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
         else:
             client.force_login(user)
         return client

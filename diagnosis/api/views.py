@@ -41,7 +41,6 @@ from diagnosis.api.serializers import (
     study_detail_url,
     validated_input,
 )
-from diagnosis.api.throttling import UploadRateThrottle
 from diagnosis.exceptions import UploadTooLargeError
 from diagnosis.models import ModelVersion, Prediction, Review, Study
 from diagnosis.selectors.model_versions import model_version_list
@@ -50,8 +49,10 @@ from diagnosis.selectors.studies import (
     study_list_visible_to,
     study_primary_prediction,
 )
+from diagnosis.services.access_audit import study_list_record_view
 from diagnosis.services.reviews import review_create
 from diagnosis.services.studies import study_create_from_upload, study_record_view
+from diagnosis.services.upload_throttle import UploadRateThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ class StudyListCreateApi(APIView):
         operation_id="studies_list",
         tags=["studies"],
         description="Integrators see the studies they submitted; radiologists see all. Shadow model "
-        "predictions are never shown.",
+        "predictions are never shown. Each page served is audited (who saw which study ids).",
         summary="List studies (worklist order: priority, then oldest first)",
         parameters=[FilterSerializer],
         responses={
@@ -156,7 +157,16 @@ class StudyListCreateApi(APIView):
         filters = validated_input(self.FilterSerializer, request.query_params)
         studies = study_list_visible_to(user=request.user, status=filters.get("status"), label=filters.get("label"))
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(studies, request, view=self)
+        page = paginator.paginate_queryset(studies, request, view=self) or []
+        # Listing shows patient data: who saw which studies is audited, one event per page.
+        study_list_record_view(
+            user=request_user(request),
+            study_ids=[study.id for study in page],
+            request=request,
+            where="api.studies",
+            page=paginator.page.number if paginator.page is not None else None,
+            total=paginator.page.paginator.count if paginator.page is not None else None,
+        )
         return paginator.get_paginated_response(StudySerializer(page, many=True, context={"request": request}).data)
 
     @extend_schema(

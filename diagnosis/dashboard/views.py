@@ -29,8 +29,10 @@ from diagnosis.dashboard.forms import ReviewForm, UploadForm, WorklistFilterForm
 from diagnosis.exceptions import ApplicationError
 from diagnosis.models import ModelVersion, Prediction, Review, Study
 from diagnosis.selectors import studies as selectors
+from diagnosis.services.access_audit import study_list_record_view
 from diagnosis.services.reviews import review_create
 from diagnosis.services.studies import study_create_from_upload, study_record_view
+from diagnosis.services.upload_throttle import upload_throttle_wait
 
 WORKLIST_PAGE_SIZE = 50
 WORKLIST_POLL_SECONDS = 5
@@ -94,7 +96,8 @@ class WorklistRow:
         return not self.model_version.validated
 
 
-def _worklist_context(request: HttpRequest) -> dict[str, Any]:
+def _worklist_context(request: HttpRequest, *, poll: bool = False) -> dict[str, Any]:
+    """The worklist page's rows, audited: who was shown which studies (a poll repeating the same ids is not)."""
     form = WorklistFilterForm(request.GET)
     filters = form.filters()
     studies = selectors.study_list_visible_to(user=request.user, **filters)
@@ -107,6 +110,16 @@ def _worklist_context(request: HttpRequest) -> dict[str, Any]:
         )
         for study in page.object_list
     ]
+    study_list_record_view(
+        user=_user(request),
+        study_ids=[row.study.id for row in rows],
+        request=request,
+        where="dashboard.worklist",
+        page=page.number,
+        total=page.paginator.count,
+        remember_in_session=True,
+        skip_if_unchanged=poll,
+    )
     query = request.GET.copy()
     query.pop("page", None)
     return {
@@ -131,7 +144,7 @@ def worklist(request: HttpRequest) -> HttpResponse:
 @radiologist_required_json
 def worklist_rows(request: HttpRequest) -> JsonResponse:
     """What the worklist's script polls: the table body and pagination for the same filters and page."""
-    context = _worklist_context(request)
+    context = _worklist_context(request, poll=True)
     page: Page[Study] = context["page"]
     return JsonResponse(
         {
@@ -146,6 +159,10 @@ def worklist_rows(request: HttpRequest) -> JsonResponse:
 
 
 # --- Upload ------------------------------------------------------------------------------------------------------
+
+
+def _rate_message(wait: int) -> str:
+    return f"Too many uploads in a short time (the same limit as the API). Try again in {wait} s."
 
 
 def _create_study(request: HttpRequest, upload: Any, patient_id: str, accession_number: str) -> Study:
@@ -177,7 +194,13 @@ def upload(request: HttpRequest) -> HttpResponse:
         return render(request, "diagnosis/upload.html", {"form": form}, status=400)
     created: list[Study] = []
     refused: list[ApplicationError] = []
+    throttled_wait: int | None = None
     for file in form.cleaned_data["file"]:
+        # Every file is one study: each is charged to the uploader's counter, the one API uploads use.
+        throttled_wait = throttled_wait or upload_throttle_wait(request)
+        if throttled_wait is not None:
+            form.add_error("file", f"{file.name}: {_rate_message(throttled_wait)}")
+            continue
         try:
             created.append(
                 _create_study(request, file, form.cleaned_data["patient_id"], form.cleaned_data["accession_number"])
@@ -188,7 +211,11 @@ def upload(request: HttpRequest) -> HttpResponse:
     if created:
         names = ", ".join(study.original_filename or "file" for study in created)
         messages.success(request, f"Received and queued for screening: {names}.")
-    if refused:
+    if throttled_wait is not None and not created:
+        response = render(request, "diagnosis/upload.html", {"form": form}, status=429)
+        response["Retry-After"] = str(throttled_wait)
+        return response
+    if refused or throttled_wait is not None:
         status = 200 if created else refused[0].status_code
         response = render(request, "diagnosis/upload.html", {"form": form}, status=status)
         return _with_retry_after(response, None if created else refused[0])
@@ -204,6 +231,11 @@ def upload_file(request: HttpRequest) -> JsonResponse:
     upload_ = request.FILES.get("file")
     if upload_ is None:
         return JsonResponse({"detail": "No file was sent (form field 'file')."}, status=400)
+    wait = upload_throttle_wait(request)
+    if wait is not None:
+        throttled = JsonResponse({"detail": _rate_message(wait), "filename": upload_.name}, status=429)
+        throttled["Retry-After"] = str(wait)
+        return throttled
     try:
         study = _create_study(
             request, upload_, request.POST.get("patient_id", ""), request.POST.get("accession_number", "")

@@ -37,6 +37,12 @@ class AuditAction(models.TextChoices):
     TRAINING_SUCCEEDED = "training.succeeded", "Training run succeeded"
     TRAINING_FAILED = "training.failed", "Training run failed"
     INTEGRATOR_CREATED = "integrator.created", "Integrator account created"
+    # Access to the application itself (issue 8): who logged in from where, who failed, who saw which lists.
+    INTEGRATOR_TOKEN_ROTATED = "integrator.token_rotated", "Integrator API token rotated"
+    USER_LOGGED_IN = "user.logged_in", "User logged in"
+    USER_LOGIN_FAILED = "user.login_failed", "Login failed"
+    USER_LOGGED_OUT = "user.logged_out", "User logged out"
+    STUDY_LIST_VIEWED = "study.list_viewed", "Study list viewed"
 
 
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from django.conf import settings
 from django.db.models import QuerySet
 
+from diagnosis import ml
 from diagnosis.models import ModelVersion
 
 
@@ -29,6 +31,16 @@ def model_version_serving() -> list[ModelVersion]:
 
 def model_version_shadows() -> list[ModelVersion]:
     return list(ModelVersion.objects.filter(status=ModelVersion.Status.SHADOW).order_by("id"))
+
+
+def model_version_is_refused_demo(version: ModelVersion) -> bool:
+    """True for the untrained demo model when this installation does not allow serving it (PNEUMO_ALLOW_DEMO_MODEL)."""
+    return not settings.PNEUMO_ALLOW_DEMO_MODEL and ml.is_untrained_demo(version.manifest)
+
+
+def model_version_refused_demos_in_service() -> list[ModelVersion]:
+    """Serving and shadow versions that are untrained demo models this installation refuses to run."""
+    return [v for v in (*model_version_serving(), *model_version_shadows()) if model_version_is_refused_demo(v)]
 
 
 def model_version_traffic_candidates() -> list[ModelVersion]:

@@ -21,7 +21,7 @@ from django.utils import timezone
 from diagnosis import ml
 from diagnosis.exceptions import ModelArtifactError, StorageError, UnreadableImageError
 from diagnosis.models import AuditAction, ModelVersion, Prediction, Study
-from diagnosis.selectors.model_versions import model_version_shadows
+from diagnosis.selectors.model_versions import model_version_is_refused_demo, model_version_shadows
 from diagnosis.services import dispatch
 from diagnosis.services.audit import audit_record
 from diagnosis.services.storage import storage_delete_quietly, storage_save
@@ -77,8 +77,13 @@ def study_run_inference(*, study_id: str, task_id: str, worker: str) -> None:
     study = study_claim(study_id=study_id, task_id=task_id, worker=worker)
     if study is None:
         return
-    data = _read_original(study)
     version = study.model_version
+    if model_version_is_refused_demo(version):
+        # Activated after the worker started (the worker refuses to start with one): fail with the reason rather
+        # than hand out an untrained model's output as a finding.
+        study_mark_failed(study_id=study.id, task_id=task_id, reason=demo_model_refusal(version.version))
+        return
+    data = _read_original(study)
     try:
         result = ml.predict(version, data)
     except UnreadableImageError as exc:
@@ -101,6 +106,14 @@ def study_run_inference(*, study_id: str, task_id: str, worker: str) -> None:
         raise
 
 
+def demo_model_refusal(version_name: str) -> str:
+    return (
+        f"Model version {version_name} is the untrained demo model, which this installation does not serve "
+        "(PNEUMO_ALLOW_DEMO_MODEL is off): no result was produced. Ask an administrator to activate a trained "
+        "model, then upload the study again."
+    )
+
+
 def _read_original(study: Study) -> bytes:
     with study.file.open("rb") as handle:
         data: bytes = handle.read()
@@ -111,6 +124,9 @@ def _run_shadows(*, study: Study, data: bytes) -> list[tuple[ModelVersion, Infer
     results = []
     for shadow in model_version_shadows():
         if shadow.pk == study.model_version_id:
+            continue
+        if model_version_is_refused_demo(shadow):
+            logger.warning("shadow version %s is an untrained demo model and is not run", shadow.version)
             continue
         try:
             results.append((shadow, ml.predict(shadow, data)))

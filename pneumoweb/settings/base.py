@@ -6,6 +6,7 @@ PneumoWeb runs on SQLite and Celery's filesystem transport, so ``make run`` need
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",  # API tokens stored hashed, with an expiry (issue 8); replaces rest_framework.authtoken
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI assets served locally: no CDN on a hospital network
     "axes",
@@ -128,10 +129,32 @@ SESSION_COOKIE_AGE = env_int("PNEUMO_SESSION_SECONDS", 8 * 3600)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 # django-axes: lock an account+address after repeated failed logins (https://django-axes.readthedocs.io/).
-AXES_FAILURE_LIMIT = env_int("PNEUMO_LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = 0.25  # hours
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+
+# --- Login lockout and API tokens (issue 8, auth helper) ----------------------------------------------------------
+# Password spraying (one password against many usernames from one address) is limited by the address alone, with a
+# higher limit than one account (a ward shares one NAT address). Axes compares every parameter with one limit, so
+# the limit is a callable that picks the right one: see diagnosis/dashboard/lockout.py.
+PNEUMO_LOGIN_FAILURE_LIMIT = env_int("PNEUMO_LOGIN_FAILURE_LIMIT", 5)
+PNEUMO_LOGIN_IP_FAILURE_LIMIT = env_int("PNEUMO_LOGIN_IP_FAILURE_LIMIT", 30)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]  # order matters: see login_failure_limit
+AXES_FAILURE_LIMIT = "diagnosis.dashboard.lockout.login_failure_limit"
+# A locked login answers 429 with Retry-After (seconds until the cool-off ends).
+AXES_LOCKOUT_CALLABLE = "diagnosis.dashboard.lockout.lockout_response"
+# API tokens (django-rest-knox, https://jazzband.github.io/django-rest-knox/settings/): stored as SHA-512 digests,
+# shown once by `create_integrator` / `rotate_integrator_token`, valid PNEUMO_API_TOKEN_TTL_DAYS days. Clients keep
+# sending `Authorization: Token <key>`.
+PNEUMO_API_TOKEN_TTL_DAYS = env_int("PNEUMO_API_TOKEN_TTL_DAYS", 90)
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=PNEUMO_API_TOKEN_TTL_DAYS),
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,  # a token expires on schedule however often it is used: rotation is deliberate
+    "TOKEN_LIMIT_PER_USER": None,  # tokens come from commands only; rotation keeps old ones only when asked
+}
+# An untrained demo model (create_demo_model) is never served unless explicitly allowed: production says no by
+# default and a worker refuses to start (diagnosis/tasks/worker.py); local and test settings allow it.
+PNEUMO_ALLOW_DEMO_MODEL = env_bool("PNEUMO_ALLOW_DEMO_MODEL", default=False)
 
 # --- Uploads ---------------------------------------------------------------------------------------------------
 # DATA_UPLOAD_MAX_MEMORY_SIZE does not cover file data: the API checks PNEUMO_MAX_UPLOAD_BYTES itself.
@@ -220,7 +243,7 @@ CELERY_BEAT_SCHEDULE["sweep-orphan-files"] = {
 # --- REST framework (https://www.django-rest-framework.org/api-guide/settings/) --------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -11,3 +11,8 @@ from .base import CELERY_FS_DIR, VAR_DIR  # noqa: E402
 
 for _folder in (VAR_DIR, CELERY_FS_DIR / "queue", CELERY_FS_DIR / "processed"):
     _folder.mkdir(parents=True, exist_ok=True)
+
+# --- Demo model (issue 8, auth helper): `make run` serves the untrained demo model unless told otherwise ----------
+from pneumoweb.env import env_bool  # noqa: E402
+
+PNEUMO_ALLOW_DEMO_MODEL = env_bool("PNEUMO_ALLOW_DEMO_MODEL", default=True)

@@ -18,3 +18,6 @@ if not REDIS_URL:
 SESSION_COOKIE_SECURE = env_bool("PNEUMO_SECURE_COOKIES", default=True)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Demo model (issue 8, auth helper): never serve an untrained model unless an operator says so ---------------
+PNEUMO_ALLOW_DEMO_MODEL = env_bool("PNEUMO_ALLOW_DEMO_MODEL", default=False)

@@ -32,3 +32,6 @@ WHITENOISE_AUTOREFRESH = True
 PNEUMO_MODEL_DIR = Path(
     os.environ.get("PNEUMO_MODEL_DIR", os.path.join(tempfile.gettempdir(), f"pneumoweb-test-models-{os.getpid()}"))
 )
+
+# --- Demo model (issue 8, auth helper): tests serve tiny untrained models; PNEUMO_ALLOW_DEMO_MODEL=0 tests refusal --
+PNEUMO_ALLOW_DEMO_MODEL = os.environ.get("PNEUMO_ALLOW_DEMO_MODEL", "1") == "1"

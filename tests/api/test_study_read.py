@@ -91,10 +91,13 @@ def test_a_shadow_prediction_is_never_shown(radiologist_client: APIClient, servi
     assert "candidate" not in radiologist_client.get(f"{URL}{primary.study.id}/").content.decode()
 
 
-def test_listing_is_not_audited_as_a_view(radiologist_client: APIClient, serving_model_version: ModelVersion) -> None:
+def test_listing_is_audited_as_a_list_view_not_as_a_study_view(
+    radiologist_client: APIClient, serving_model_version: ModelVersion
+) -> None:
     StudyFactory()
     radiologist_client.get(URL)
-    assert not AuditEvent.objects.filter(action__startswith="study.").exists()
+    assert not AuditEvent.objects.filter(action="study.viewed").exists()
+    assert AuditEvent.objects.filter(action="study.list_viewed").count() == 1
 
 
 # --- Detail ----------------------------------------------------------------------------------------------------
@@ -222,7 +225,7 @@ def test_a_png_not_rendered_yet_is_a_404_that_says_so(
     response = radiologist_client.get(f"{URL}{study.id}/{what}/", HTTP_ACCEPT="image/png")
     assert response.status_code == 404
     assert response.json() == {"detail": f"The {what} of this study is not available (the study is queued)."}
-    assert not AuditEvent.objects.exists()
+    assert not AuditEvent.objects.filter(action__startswith="study.").exists()
 
 
 def test_the_original_upload_is_never_served_as_the_image(
@@ -242,4 +245,4 @@ def test_a_png_missing_from_storage_is_a_404_and_not_audited(
     response = radiologist_client.get(f"{URL}{prediction.study.id}/heatmap/")
     assert response.status_code == 404
     assert response.json() == {"detail": "The heatmap of this study is missing from storage."}
-    assert not AuditEvent.objects.exists()
+    assert not AuditEvent.objects.filter(action__startswith="study.").exists()

@@ -89,7 +89,7 @@ def test_login_form_logs_a_radiologist_in_and_lands_on_the_worklist(client: Clie
 def test_login_locks_out_after_repeated_failures(client: Client, radiologist: Any) -> None:
     if not settings.AXES_ENABLED:
         pytest.skip("django-axes is disabled")
-    for _ in range(settings.AXES_FAILURE_LIMIT):
+    for _ in range(settings.PNEUMO_LOGIN_FAILURE_LIMIT):
         client.post(reverse("login"), {"username": radiologist.username, "password": "wrong-password"})
     response = client.post(reverse("login"), {"username": radiologist.username, "password": TEST_PASSWORD})
     assert response.status_code == 429

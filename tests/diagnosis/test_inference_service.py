@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import override_settings
 
-from diagnosis.models import AuditEvent, Prediction, Study
+from diagnosis.models import AuditEvent, ModelVersion, Prediction, Study
 from diagnosis.services.inference import (
     studies_requeue_stuck,
     study_claim,
@@ -110,3 +111,44 @@ def test_shadow_versions_run_but_do_not_become_the_finding(queued_study: Study, 
     study_run_inference(study_id=str(queued_study.id), task_id="t-1", worker="w1")
     assert Prediction.objects.get(study=queued_study, is_shadow=False).model_version == queued_study.model_version
     assert Prediction.objects.get(study=queued_study, is_shadow=True).model_version == shadow
+
+
+# --- The untrained demo model (issue 8) -----------------------------------------------------------------------------
+
+
+def _make_demo(version: ModelVersion) -> None:
+    from mlcore.artifact import DEMO_NOTE
+
+    version.manifest = {"training": {"note": DEMO_NOTE}}
+    version.save(update_fields=["manifest"])
+
+
+@override_settings(PNEUMO_ALLOW_DEMO_MODEL=False)
+def test_a_study_assigned_to_a_refused_demo_model_fails_with_the_reason_and_no_result(
+    queued_study: Study, fake_predictor: FakePredictor
+) -> None:
+    _make_demo(queued_study.model_version)
+    study_run_inference(study_id=str(queued_study.id), task_id="t-1", worker="w1")
+    queued_study.refresh_from_db()
+    assert queued_study.status == Study.Status.FAILED
+    assert "untrained demo model" in queued_study.error and "PNEUMO_ALLOW_DEMO_MODEL" in queued_study.error
+    assert fake_predictor.calls == 0
+    assert not Prediction.objects.filter(study=queued_study).exists()
+    assert AuditEvent.objects.filter(action="inference.failed", subject_id=str(queued_study.id)).exists()
+
+
+@override_settings(PNEUMO_ALLOW_DEMO_MODEL=False)
+def test_a_refused_demo_model_in_shadow_is_not_run(queued_study: Study, fake_predictor: FakePredictor) -> None:
+    shadow = make_version("demo-shadow", status="shadow", share=0)
+    _make_demo(shadow)
+    study_run_inference(study_id=str(queued_study.id), task_id="t-1", worker="w1")
+    assert fake_predictor.calls == 1  # the serving version only
+    assert not Prediction.objects.filter(model_version=shadow).exists()
+
+
+@override_settings(PNEUMO_ALLOW_DEMO_MODEL=True)
+def test_an_allowed_demo_model_is_served(queued_study: Study, fake_predictor: FakePredictor) -> None:
+    _make_demo(queued_study.model_version)
+    study_run_inference(study_id=str(queued_study.id), task_id="t-1", worker="w1")
+    queued_study.refresh_from_db()
+    assert queued_study.status == Study.Status.COMPLETED

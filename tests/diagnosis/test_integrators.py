@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import User
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from diagnosis.exceptions import InvalidInputError
 from diagnosis.models import AuditEvent
@@ -17,8 +17,9 @@ pytestmark = pytest.mark.django_db
 
 def test_it_creates_a_token_only_account_in_the_integrator_group_and_audits_who_did_it() -> None:
     admin = UserFactory(username="ops-admin", is_staff=True)
-    user, token = integrator_create(name="pacs-router", actor=admin)
-    assert Token.objects.get(user=user).key == token and len(token) == 40
+    user, issued = integrator_create(name="pacs-router", actor=admin)
+    token = issued.key
+    assert AuthToken.objects.get(user=user).token_key == token[:15] and len(token) == 64
     assert list(user.groups.values_list("name", flat=True)) == ["integrator"]
     assert not user.has_usable_password()
     event = AuditEvent.objects.get(action="integrator.created")

@@ -7,8 +7,8 @@ import io
 import numpy as np
 import pytest
 from django.contrib.auth.models import Group, User
+from knox.models import AuthToken
 from PIL import Image
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from diagnosis.models import AuditEvent, Prediction, Study
@@ -30,7 +30,7 @@ def chest_like_png(width: int = 320, height: int = 256, seed: int = 0) -> bytes:
 
 def _client_for(user: User) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user=user)[1]}")
     return client
 
 

@@ -1,4 +1,4 @@
-"""Create an integrator account (API only, sees only its own studies) and print its API token."""
+"""Create an integrator account (API only, sees only its own studies) and print its API token, once."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from diagnosis.exceptions import InvalidInputError
+from diagnosis.management.commands._token_output import write_token
 from diagnosis.services.integrators import integrator_create
 
 
@@ -22,5 +23,5 @@ class Command(BaseCommand):
             _, token = integrator_create(name=options["name"])
         except InvalidInputError as exc:
             raise CommandError(exc.message) from exc
-        self.stdout.write(self.style.SUCCESS(f"Integrator {options['name']} created. API token: {token}"))
-        self.stdout.write("Send it as the header  Authorization: Token <token>")
+        self.stdout.write(self.style.SUCCESS(f"Integrator {options['name']} created."))
+        write_token(self.stdout, token)

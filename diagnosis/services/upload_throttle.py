@@ -1,5 +1,8 @@
 """Upload throttling: a per-user rate on new studies (scope ``uploads`` in ``DEFAULT_THROTTLE_RATES``).
 
+One counter per user, shared by the API (``UploadRateThrottle`` as a DRF throttle class) and the dashboard
+(``upload_throttle_wait``, charged once per file), so neither path is a way around the other's limit.
+
 DRF throttling is not a security boundary (its counters are not atomic, and they live in Django's cache, which is
 per process unless ``CACHES`` points at a shared server); it keeps one misbehaving integrator from flooding the
 inference queue. Brute-force login protection is django-axes' job.
@@ -7,8 +10,10 @@ inference queue. Brute-force login protection is django-axes' job.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from django.http import HttpRequest
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
@@ -37,3 +42,12 @@ class UploadRateThrottle(SimpleRateThrottle):
         else:
             ident = f"ip:{self.get_ident(request)}"
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+def upload_throttle_wait(request: HttpRequest) -> int | None:
+    """Charge one upload to the caller's counter. None when it is allowed; otherwise the seconds to wait."""
+    throttle = UploadRateThrottle()
+    # DRF's throttle reads only method, user and REMOTE_ADDR: a Django request serves as well as a DRF one.
+    if throttle.allow_request(request, None):  # type: ignore[arg-type]
+        return None
+    return max(1, math.ceil(throttle.wait() or 1))
