@@ -71,6 +71,7 @@ def _grant_statements(app: str, schema: str, database: str) -> list[str]:
     statements = [
         f"GRANT CONNECT ON DATABASE {database} TO {app}",
         f"GRANT USAGE ON SCHEMA {schema} TO {app}",
+        f"REVOKE CREATE ON SCHEMA {schema} FROM {app}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {app}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {app}",
         # Tables and sequences the owner creates in later migrations.
@@ -89,9 +90,13 @@ def _grant_statements(app: str, schema: str, database: str) -> list[str]:
 
 
 def db_roles_check(*, app_role: str) -> list[PrivilegeCheck]:
-    """What the app role may do on the audit tables, against what it should."""
+    """What the app role may do on the audit tables (and the schema), against what it should."""
     checks = []
     with connection.cursor() as cursor:
+        # Creating objects in the schema (PostgreSQL before 15 lets PUBLIC do it) is DDL the app never needs.
+        cursor.execute("SELECT current_schema(), has_schema_privilege(%s, current_schema(), 'CREATE')", [app_role])
+        schema, may_create = cursor.fetchone() or ("public", False)
+        checks.append(PrivilegeCheck(f"schema {schema}", "CREATE", bool(may_create), False))
         for table, allowed in AUDIT_TABLE_PRIVILEGES.items():
             for privilege in (*allowed, *FORBIDDEN_ON_AUDIT):
                 cursor.execute("SELECT has_table_privilege(%s, %s, %s)", [app_role, table, privilege])
@@ -118,5 +123,8 @@ def db_roles_setup(*, app_role: str) -> list[PrivilegeCheck]:
     checks = db_roles_check(app_role=app_role)
     wrong = [check.describe() for check in checks if check.granted != check.allowed]
     if wrong:
-        raise DbRoleError(f"Privileges still wrong after granting: {'; '.join(wrong)}")
+        raise DbRoleError(
+            f"Privileges still wrong after granting: {'; '.join(wrong)}. A schema CREATE held through PUBLIC needs the "
+            "schema's owner or a superuser: REVOKE CREATE ON SCHEMA public FROM PUBLIC."
+        )
     return checks

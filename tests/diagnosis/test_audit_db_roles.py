@@ -57,8 +57,8 @@ def _drop(admin: psycopg.Connection[tuple[object, ...]], scratch: Scratch) -> No
         admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
 
-@pytest.fixture
-def scratch(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> Iterator[Scratch]:
+@pytest.fixture(scope="module")
+def scratch(django_db_setup: None) -> Iterator[Scratch]:
     settings_dict = connection.settings_dict
     base = str(settings_dict["NAME"])  # the test database's name, unique per run (and per xdist worker)
     scratch = Scratch(
@@ -105,76 +105,6 @@ def _manage(scratch: Scratch, role: str, *args: str) -> subprocess.CompletedProc
     )
 
 
-APP_WORK = """
-from django.contrib.auth.models import User
-from diagnosis.models import AuditAction
-from diagnosis.services.audit import audit_record
-user = User.objects.create_user("role-test", password="x-123456789")
-User.objects.filter(pk=user.pk).update(first_name="Rita")
-for n in range(3):
-    audit_record(action=AuditAction.STUDY_VIEWED, subject_type="study", subject_id=str(n), actor=user)
-User.objects.filter(pk=user.pk).delete()
-print("app work done")
-"""
-
-TAMPERING = {
-    "disable the event trigger": "ALTER TABLE diagnosis_auditevent DISABLE TRIGGER diagnosis_auditevent_append_only",
-    "disable every trigger": "ALTER TABLE diagnosis_auditevent DISABLE TRIGGER ALL",
-    "disable the head trigger": "ALTER TABLE diagnosis_auditchainhead DISABLE TRIGGER USER",
-    "alter the event table": "ALTER TABLE diagnosis_auditevent ADD COLUMN forged text",
-    "update an event": "UPDATE diagnosis_auditevent SET action = 'study.reviewed'",
-    "delete an event": "DELETE FROM diagnosis_auditevent WHERE action = 'study.viewed'",
-    "truncate the events": "TRUNCATE diagnosis_auditevent",
-    "forge the head": (
-        "UPDATE diagnosis_auditchainhead SET count = count - 1, "
-        "last_hash = (SELECT prev_hash FROM diagnosis_auditevent ORDER BY id DESC LIMIT 1)"
-    ),
-    "advance the head without an event": "UPDATE diagnosis_auditchainhead SET count = count + 1",
-    "delete the head": "DELETE FROM diagnosis_auditchainhead",
-    "truncate the head": "TRUNCATE diagnosis_auditchainhead",
-    "take the table over": "ALTER TABLE diagnosis_auditevent OWNER TO CURRENT_USER",
-}
-
-
-def test_the_app_role_can_append_but_every_tampering_step_is_refused(scratch: Scratch) -> None:
-    migrated = _manage(scratch, scratch.owner, "migrate", "--noinput")
-    assert migrated.returncode == 0, migrated.stderr[-3000:]
-    granted = _manage(scratch, scratch.owner, "setup_db_roles", "--app-role", scratch.app)
-    assert granted.returncode == 0, granted.stderr[-3000:]
-    assert "UPDATE on diagnosis_auditevent: no" in granted.stdout
-
-    # The app's ordinary work (users, audit appends) still runs with the app role's credentials.
-    worked = _manage(scratch, scratch.app, "shell", "-c", APP_WORK)
-    assert worked.returncode == 0 and "app work done" in worked.stdout, worked.stderr[-3000:]
-
-    refused = {}
-    with scratch.connect(scratch.app) as app:
-        for step, statement in TAMPERING.items():
-            with pytest.raises(psycopg.Error) as caught:
-                app.execute(statement)
-            refused[step] = type(caught.value).__name__
-        # A temporary table is searched before public: it must not be able to stand in for the events in the
-        # head's trigger (the trigger names its own schema).
-        app.execute("CREATE TEMP TABLE diagnosis_auditevent (id bigint, hash text, prev_hash text)")
-        app.execute(
-            "INSERT INTO diagnosis_auditevent"
-            " SELECT 1000000000, 'forged', last_hash FROM public.diagnosis_auditchainhead"
-        )
-        with pytest.raises(psycopg.errors.RaiseException):
-            app.execute("UPDATE public.diagnosis_auditchainhead SET count = count + 1, last_hash = 'forged'")
-    assert set(refused) == set(TAMPERING)
-    assert refused["update an event"] == refused["delete an event"] == "InsufficientPrivilege"
-    assert refused["forge the head"] == "RaiseException"  # the app may advance the head, never rewind or forge it
-
-    verified = _manage(scratch, scratch.app, "verify_audit_chain")
-    assert verified.returncode == 0 and "intact: 3 events" in verified.stdout, verified.stderr[-2000:]
-
-
-def test_setup_db_roles_refuses_to_make_the_owner_its_own_app_role(scratch: Scratch) -> None:
-    refused = _manage(scratch, scratch.owner, "setup_db_roles", "--app-role", scratch.owner)
-    assert refused.returncode != 0 and "must not be the owner" in refused.stderr
-
-
 LEGACY_EVENTS = """
 import hashlib, json
 from django.db import connection
@@ -204,20 +134,91 @@ print("key ids:", list(AuditEvent.objects.order_by("id").values_list("key_id", f
 """
 
 
-def test_events_written_before_the_upgrade_verify_as_legacy_rows(scratch: Scratch) -> None:
-    steps = [
+APP_WORK = """
+from django.contrib.auth.models import User
+from diagnosis.models import AuditAction
+from diagnosis.services.audit import audit_record
+user = User.objects.create_user("role-test", password="x-123456789")
+User.objects.filter(pk=user.pk).update(first_name="Rita")
+for n in range(3):
+    audit_record(action=AuditAction.STUDY_VIEWED, subject_type="study", subject_id=str(n), actor=user)
+User.objects.filter(pk=user.pk).delete()
+print("app work done")
+"""
+
+TAMPERING = {
+    "disable the event trigger": "ALTER TABLE diagnosis_auditevent DISABLE TRIGGER diagnosis_auditevent_append_only",
+    "disable every trigger": "ALTER TABLE diagnosis_auditevent DISABLE TRIGGER ALL",
+    "disable the head trigger": "ALTER TABLE diagnosis_auditchainhead DISABLE TRIGGER USER",
+    "alter the event table": "ALTER TABLE diagnosis_auditevent ADD COLUMN forged text",
+    "update an event": "UPDATE diagnosis_auditevent SET action = 'study.reviewed'",
+    "delete an event": "DELETE FROM diagnosis_auditevent WHERE action = 'study.viewed'",
+    "truncate the events": "TRUNCATE diagnosis_auditevent",
+    "forge the head": (
+        "UPDATE diagnosis_auditchainhead SET count = count - 1, "
+        "last_hash = (SELECT prev_hash FROM diagnosis_auditevent ORDER BY id DESC LIMIT 1)"
+    ),
+    "advance the head without an event": "UPDATE diagnosis_auditchainhead SET count = count + 1",
+    "delete the head": "DELETE FROM diagnosis_auditchainhead",
+    "truncate the head": "TRUNCATE diagnosis_auditchainhead",
+    "take the table over": "ALTER TABLE diagnosis_auditevent OWNER TO CURRENT_USER",
+    "create objects in the schema": "CREATE TABLE public.forged_events (id int)",
+}
+
+
+@pytest.fixture(scope="module")
+def migrated(scratch: Scratch) -> Scratch:
+    """The scratch database as an upgrade leaves it: migrated as the owner, with events from before the keys."""
+    for step in (
         ("migrate", "diagnosis", "0005", "--noinput"),
         ("shell", "-c", LEGACY_EVENTS),
         ("migrate", "--noinput"),
-        ("verify_audit_chain",),
-        ("shell", "-c", KEYED_EVENT),
-        ("verify_audit_chain",),
-    ]
-    outputs = []
-    for step in steps:
+    ):
         done = _manage(scratch, scratch.owner, *step)
         assert done.returncode == 0, f"{step[0]}: {done.stderr[-3000:]}"
-        outputs.append(done.stdout)
-    assert "intact: 3 events" in outputs[3]
-    assert "key ids: ['', '', '', 'dev-insecure']" in outputs[4]
-    assert "intact: 4 events" in outputs[5]
+    return scratch
+
+
+def test_events_written_before_the_upgrade_verify_as_legacy_rows(migrated: Scratch) -> None:
+    before = _manage(migrated, migrated.owner, "verify_audit_chain")
+    assert before.returncode == 0 and "intact" in before.stdout, before.stderr[-2000:]
+    appended = _manage(migrated, migrated.owner, "shell", "-c", KEYED_EVENT)
+    assert appended.returncode == 0, appended.stderr[-3000:]
+    assert "key ids: ['', '', ''," in appended.stdout and appended.stdout.strip().endswith("'dev-insecure']")
+    after = _manage(migrated, migrated.owner, "verify_audit_chain")
+    assert after.returncode == 0 and "intact" in after.stdout, after.stderr[-2000:]
+
+
+def test_the_app_role_can_append_but_every_tampering_step_is_refused(migrated: Scratch) -> None:
+    scratch = migrated
+    refused_owner = _manage(scratch, scratch.owner, "setup_db_roles", "--app-role", scratch.owner)
+    assert refused_owner.returncode != 0 and "must not be the owner" in refused_owner.stderr
+    granted = _manage(scratch, scratch.owner, "setup_db_roles", "--app-role", scratch.app)
+    assert granted.returncode == 0, granted.stderr[-3000:]
+    assert "UPDATE on diagnosis_auditevent: no (ok)" in granted.stdout and "WRONG" not in granted.stdout
+
+    # The app's ordinary work (users, audit appends) still runs with the app role's credentials.
+    worked = _manage(scratch, scratch.app, "shell", "-c", APP_WORK)
+    assert worked.returncode == 0 and "app work done" in worked.stdout, worked.stderr[-3000:]
+
+    refused = {}
+    with scratch.connect(scratch.app) as app:
+        for step, statement in TAMPERING.items():
+            with pytest.raises(psycopg.Error) as caught:
+                app.execute(statement)
+            refused[step] = type(caught.value).__name__
+        # A temporary table is searched before public: it must not be able to stand in for the events in the
+        # head's trigger (the trigger names its own schema).
+        app.execute("CREATE TEMP TABLE diagnosis_auditevent (id bigint, hash text, prev_hash text)")
+        app.execute(
+            "INSERT INTO diagnosis_auditevent"
+            " SELECT 1000000000, 'forged', last_hash FROM public.diagnosis_auditchainhead"
+        )
+        with pytest.raises(psycopg.errors.RaiseException):
+            app.execute("UPDATE public.diagnosis_auditchainhead SET count = count + 1, last_hash = 'forged'")
+    assert set(refused) == set(TAMPERING)
+    assert refused["update an event"] == refused["delete an event"] == "InsufficientPrivilege"
+    assert refused["forge the head"] == "RaiseException"  # the app may advance the head, never rewind or forge it
+
+    verified = _manage(scratch, scratch.app, "verify_audit_chain")
+    assert verified.returncode == 0 and "intact" in verified.stdout, verified.stderr[-2000:]
