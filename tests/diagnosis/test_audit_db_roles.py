@@ -189,7 +189,7 @@ def test_events_written_before_the_upgrade_verify_as_legacy_rows(migrated: Scrat
     assert after.returncode == 0 and "intact" in after.stdout, after.stderr[-2000:]
 
 
-def test_the_app_role_can_append_but_every_tampering_step_is_refused(migrated: Scratch) -> None:
+def test_the_app_role_can_append_but_every_tampering_step_is_refused(migrated: Scratch, tmp_path: Path) -> None:
     scratch = migrated
     refused_owner = _manage(scratch, scratch.owner, "setup_db_roles", "--app-role", scratch.owner)
     assert refused_owner.returncode != 0 and "must not be the owner" in refused_owner.stderr
@@ -200,6 +200,9 @@ def test_the_app_role_can_append_but_every_tampering_step_is_refused(migrated: S
     # The app's ordinary work (users, audit appends) still runs with the app role's credentials.
     worked = _manage(scratch, scratch.app, "shell", "-c", APP_WORK)
     assert worked.returncode == 0 and "app work done" in worked.stdout, worked.stderr[-3000:]
+    checkpoints = tmp_path / "checkpoints.jsonl"
+    exported = _manage(scratch, scratch.app, "audit_checkpoint", "--file", str(checkpoints))
+    assert exported.returncode == 0, exported.stderr[-3000:]
 
     refused = {}
     with scratch.connect(scratch.app) as app:
@@ -220,5 +223,5 @@ def test_the_app_role_can_append_but_every_tampering_step_is_refused(migrated: S
     assert refused["update an event"] == refused["delete an event"] == "InsufficientPrivilege"
     assert refused["forge the head"] == "RaiseException"  # the app may advance the head, never rewind or forge it
 
-    verified = _manage(scratch, scratch.app, "verify_audit_chain")
+    verified = _manage(scratch, scratch.app, "verify_audit_chain", "--checkpoints", str(checkpoints))
     assert verified.returncode == 0 and "intact" in verified.stdout, verified.stderr[-2000:]
