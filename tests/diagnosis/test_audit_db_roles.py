@@ -9,6 +9,7 @@ runs on one server never clash, and everything is dropped afterwards. The server
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -32,12 +33,16 @@ class Scratch:
     app: str
     host: str
     port: str
+    # Both throwaway roles log in with it, so the test also works where the server asks for passwords.
+    password: str
 
     def url(self, role: str) -> str:
-        return f"postgres://{role}@{self.host}:{self.port}/{self.database}"
+        return f"postgres://{role}:{self.password}@{self.host}:{self.port}/{self.database}"
 
     def connect(self, role: str) -> psycopg.Connection[tuple[object, ...]]:
-        return psycopg.connect(host=self.host, port=self.port, dbname=self.database, user=role, autocommit=True)
+        return psycopg.connect(
+            host=self.host, port=self.port, dbname=self.database, user=role, password=self.password, autocommit=True
+        )
 
 
 def _admin(settings_dict: dict[str, object]) -> psycopg.Connection[tuple[object, ...]]:
@@ -67,15 +72,16 @@ def scratch(django_db_setup: None) -> Iterator[Scratch]:
         app=f"{base}_app",
         host=str(settings_dict["HOST"] or "127.0.0.1"),
         port=str(settings_dict["PORT"] or "5432"),
+        password=secrets.token_hex(16),
     )
     with _admin(settings_dict) as admin:
         _drop(admin, scratch)  # leftovers of a run that was killed
-        admin.execute(
-            sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE").format(sql.Identifier(scratch.owner))
-        )
-        admin.execute(
-            sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE").format(sql.Identifier(scratch.app))
-        )
+        for role in (scratch.owner, scratch.app):
+            admin.execute(
+                sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}").format(
+                    sql.Identifier(role), sql.Literal(scratch.password)
+                )
+            )
         admin.execute(
             sql.SQL("CREATE DATABASE {} OWNER {}").format(
                 sql.Identifier(scratch.database), sql.Identifier(scratch.owner)
