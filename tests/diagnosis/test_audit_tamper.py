@@ -199,6 +199,23 @@ def test_deleting_the_newest_events_is_detected_against_the_last_checkpoint(radi
         call_command("audit_checkpoint", "--file", str(checkpoints), stdout=open("/dev/null", "w"))  # noqa: SIM115
 
 
+def test_wiping_the_whole_chain_is_detected_against_the_last_checkpoint(radiologist: Any, tmp_path: Path) -> None:
+    _radiologists_work(radiologist)
+    checkpoints = tmp_path / "audit-checkpoints.jsonl"
+    call_command("audit_checkpoint", "--file", str(checkpoints), stdout=open("/dev/null", "w"))  # noqa: SIM115
+    _disable_triggers()
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM diagnosis_auditevent")
+        cursor.execute(
+            "UPDATE diagnosis_auditchainhead SET last_hash = %s, count = 0, key_id = '', mac = ''", ["0" * 64]
+        )
+    _enable_triggers()
+    # An empty chain with a fresh head is what a new installation looks like: only the export can tell them apart.
+    assert _verify_command() == "intact"
+    outcome = _verify_command("--checkpoints", str(checkpoints))
+    assert "BROKEN" in outcome and "0 events remain" in outcome
+
+
 def test_a_forged_checkpoint_is_refused(radiologist: Any, tmp_path: Path) -> None:
     _radiologists_work(radiologist)
     checkpoints = tmp_path / "audit-checkpoints.jsonl"
