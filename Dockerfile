@@ -4,6 +4,7 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
-RUN useradd --create-home pneumoweb && mkdir -p /var/lib/pneumoweb && chown pneumoweb /var/lib/pneumoweb
+RUN useradd --create-home pneumoweb \
+    && mkdir -p /var/lib/pneumoweb /var/lib/pneumoweb-audit && chown pneumoweb /var/lib/pneumoweb /var/lib/pneumoweb-audit
 USER pneumoweb
 EXPOSE 8000

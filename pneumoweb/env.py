@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -53,3 +54,55 @@ def env_secret(name: str, *, default: str | None = None) -> str:
     if value is None:
         raise ImproperlyConfigured(f"{name} (or {name}_FILE) must be set.")
     return value
+
+
+_KEY_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+def _parse_keyring(name: str, raw: str) -> dict[str, str]:
+    text = raw.strip()
+    if text.startswith("{"):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            raise ImproperlyConfigured(f'{name} is not valid JSON (expected {{"key id": "secret"}}).') from None
+        if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
+            raise ImproperlyConfigured(f"{name} must map key ids to secret strings.")
+        return {str(k): v for k, v in parsed.items()}
+    keys: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key_id, sep, secret = item.partition(":")
+        if not sep:
+            raise ImproperlyConfigured(f"{name} entries must read 'key-id:secret' (or give a JSON object).")
+        keys[key_id.strip()] = secret.strip()
+    return keys
+
+
+def env_keyring(name: str, *, default: dict[str, str] | None = None, min_length: int = 1) -> dict[str, str]:
+    """Read named secrets (key id -> secret) from ``NAME`` or ``NAME_FILE``: a JSON object or ``id:secret,...``.
+
+    Several keys may be configured at once so that one can be rotated while what it signed still verifies.
+    """
+    if default is not None and not os.environ.get(f"{name}_FILE") and name not in os.environ:
+        return dict(default)
+    keys = _parse_keyring(name, env_secret(name))
+    if not keys:
+        raise ImproperlyConfigured(f"{name} holds no keys.")
+    for key_id, secret in keys.items():
+        if not key_id or len(key_id) > 32 or not set(key_id) <= _KEY_ID_CHARS:
+            raise ImproperlyConfigured(f"{name}: key ids are 1-32 of [A-Za-z0-9._-]. Received: {key_id!r}")
+        if len(secret) < min_length:
+            raise ImproperlyConfigured(f"{name}: the secret of key {key_id!r} is shorter than {min_length} characters.")
+    return keys
+
+
+def env_key_id(name: str, keys: dict[str, str]) -> str:
+    """The id of the key to sign with: ``NAME``, or the only key when there is one. It must be in ``keys``."""
+    key_id = os.environ.get(name, "").strip()
+    if not key_id:
+        if len(keys) != 1:
+            raise ImproperlyConfigured(f"{name} must name the current key among: {', '.join(sorted(keys))}.")
+        return next(iter(keys))
+    if key_id not in keys:
+        raise ImproperlyConfigured(f"{name}={key_id!r} is not one of the configured keys ({', '.join(sorted(keys))}).")
+    return key_id

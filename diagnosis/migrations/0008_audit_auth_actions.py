@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('diagnosis', '0005_audit_action_choices'),
+        ('diagnosis', '0006_audit_hmac_checkpoints'),
     ]
 
     operations = [

@@ -61,9 +61,13 @@ class AuditEvent(models.Model):
     finishing inference → actor=None, action ``inference.completed``, subject ``study:<uuid>``, ``task_id`` set;
     an admin activating v3 → actor=admin, action ``model.activated``, subject ``model_version:v3``.
 
-    Rows are never updated or deleted: the queryset and ``save``/``delete`` refuse it, the admin is read-only, and
-    on PostgreSQL a trigger refuses UPDATE/DELETE. ``hash`` = sha256(previous hash + canonical content), so
-    ``manage.py verify_audit_chain`` detects any row changed or removed behind the application's back.
+    Rows are never updated or deleted: the queryset and ``save``/``delete`` refuse it, the admin is read-only, on
+    PostgreSQL a trigger refuses UPDATE/DELETE, and the app's database role has no UPDATE, DELETE or TRUNCATE
+    privilege on the table (``manage.py setup_db_roles``). ``hash`` = HMAC-SHA256 with the key ``key_id`` names
+    (held outside the database) over the previous hash and the canonical content, so ``manage.py
+    verify_audit_chain`` detects any row changed or removed by someone without the key. Rows written before the
+    chain was keyed have an empty ``key_id`` and a plain sha256 ``hash``; they are accepted only before the first
+    keyed row.
     """
 
     created_at = models.DateTimeField(db_index=True)
@@ -85,6 +89,7 @@ class AuditEvent(models.Model):
     details = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    key_id = models.CharField(max_length=32, blank=True, default="", help_text="Audit key id ('' = legacy sha256).")
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -107,11 +112,18 @@ class AuditEvent(models.Model):
 
 
 class AuditChainHead(models.Model):
-    """The single row that serialises appends to the chain (locked with SELECT ... FOR UPDATE)."""
+    """The single row that serialises appends to the chain (locked with SELECT ... FOR UPDATE).
+
+    ``mac`` signs ``count`` and ``last_hash`` with the key ``key_id`` names, so a head moved back over deleted
+    events is detected without the key; on PostgreSQL a trigger also refuses any update but a one-step advance onto
+    the newest event, and any delete.
+    """
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     last_hash = models.CharField(max_length=64)
     count = models.PositiveBigIntegerField(default=0)
+    key_id = models.CharField(max_length=32, blank=True, default="")
+    mac = models.CharField(max_length=64, blank=True, default="")
 
     def __str__(self) -> str:
         return f"audit chain head: {self.count} events, last {self.last_hash[:12]}"

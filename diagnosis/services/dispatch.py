@@ -17,6 +17,7 @@ STUDIES_REQUEUE_STUCK = "diagnosis.tasks.inference.studies_requeue_stuck"
 TRAINING_RUN_EXECUTE = "diagnosis.tasks.training.training_run_execute"
 MODEL_VERSION_CALIBRATE_ON_FOLDER = "diagnosis.tasks.lifecycle.model_version_calibrate_on_folder"
 MODEL_VERSION_REGISTER = "diagnosis.tasks.lifecycle.model_version_register"
+AUDIT_CHECKPOINT_WRITE = "diagnosis.tasks.audit.audit_checkpoint_write"
 
 TASK_NAMES = (
     STUDY_RUN_INFERENCE,
@@ -24,6 +25,7 @@ TASK_NAMES = (
     TRAINING_RUN_EXECUTE,
     MODEL_VERSION_CALIBRATE_ON_FOLDER,
     MODEL_VERSION_REGISTER,
+    AUDIT_CHECKPOINT_WRITE,
 )
 
 

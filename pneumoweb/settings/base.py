@@ -12,7 +12,7 @@ from typing import Any
 
 import dj_database_url
 
-from pneumoweb.env import env_bool, env_int, env_list, env_secret, env_str
+from pneumoweb.env import env_bool, env_int, env_key_id, env_keyring, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("PNEUMO_VAR_DIR", str(BASE_DIR / "var")))
@@ -156,6 +156,23 @@ REST_KNOX = {
 # default and a worker refuses to start (diagnosis/tasks/worker.py); local and test settings allow it.
 PNEUMO_ALLOW_DEMO_MODEL = env_bool("PNEUMO_ALLOW_DEMO_MODEL", default=False)
 
+# --- Audit chain (diagnosis/services/audit_signing.py, audit_checkpoints.py) ------------------------------------
+# HMAC keys for the audit chain, held OUTSIDE the database: key id -> secret, as JSON ({"2026-11": "..."}) or
+# "id:secret,id:secret", in PNEUMO_AUDIT_KEYS or the file PNEUMO_AUDIT_KEYS_FILE names. PNEUMO_AUDIT_KEY_ID picks
+# the key new events are signed with; keep an old key configured while events signed with it must still verify.
+# Production settings require real keys; the default below is for development and tests only.
+DEV_AUDIT_KEY_ID = "dev-insecure"
+PNEUMO_AUDIT_KEYS = env_keyring(
+    "PNEUMO_AUDIT_KEYS", default={DEV_AUDIT_KEY_ID: "INSECURE-development-audit-key-never-use-in-production"}
+)
+PNEUMO_AUDIT_KEY_ID = env_key_id("PNEUMO_AUDIT_KEY_ID", PNEUMO_AUDIT_KEYS)
+# Signed copies of the chain head, appended here by the beat task below: keep this file off the database's host
+# (another volume, shipped to append-only storage); `verify_audit_chain --checkpoints FILE` checks against it.
+PNEUMO_AUDIT_CHECKPOINT_FILE = Path(
+    env_str("PNEUMO_AUDIT_CHECKPOINT_FILE", str(VAR_DIR / "audit" / "checkpoints.jsonl"))
+)
+PNEUMO_AUDIT_CHECKPOINT_SECONDS = env_int("PNEUMO_AUDIT_CHECKPOINT_SECONDS", 300)
+
 # --- Uploads ---------------------------------------------------------------------------------------------------
 # DATA_UPLOAD_MAX_MEMORY_SIZE does not cover file data: the API checks PNEUMO_MAX_UPLOAD_BYTES itself.
 PNEUMO_MAX_UPLOAD_BYTES = env_int("PNEUMO_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
@@ -224,6 +241,10 @@ PNEUMO_MAX_INFERENCE_ATTEMPTS = env_int("PNEUMO_MAX_INFERENCE_ATTEMPTS", 3)
 PNEUMO_STUCK_STUDY_SECONDS = env_int("PNEUMO_STUCK_STUDY_SECONDS", 600)
 CELERY_BEAT_SCHEDULE = {
     "requeue-stuck-studies": {"task": "diagnosis.tasks.inference.studies_requeue_stuck", "schedule": 60.0},
+    "audit-checkpoint": {
+        "task": "diagnosis.tasks.audit.audit_checkpoint_write",
+        "schedule": float(PNEUMO_AUDIT_CHECKPOINT_SECONDS),
+    },
 }
 
 # --- Storage faults: disk full, orphan files (issue 8 §3) ----------------------------------------------------------
