@@ -167,12 +167,15 @@ def load_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedIm
     header = read_header(data)
     check_dimensions(header, max_pixels=max_pixels)
     metadata: DicomMetadata | None = None
-    if header.format == "png":
-        pixels = _decode_png(data, header)
-    elif header.format == "jpeg":
-        pixels = _decode_jpeg(data, header)
-    else:
-        pixels, metadata = read_dicom(data, max_pixels=max_pixels)
+    try:
+        if header.format == "png":
+            pixels = _decode_png(data, header)
+        elif header.format == "jpeg":
+            pixels = _decode_jpeg(data, header)
+        else:
+            pixels, metadata = read_dicom(data, max_pixels=max_pixels)
+    except MemoryError as exc:  # a worker's address-space limit (RLIMIT_AS) reached inside a decoder
+        raise ImageMemoryError(MEMORY_REFUSAL) from exc
     pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
     header = dataclasses.replace(header, width=pixels.shape[1], height=pixels.shape[0])
     return LoadedImage(pixels=pixels, format=header.format, header=header, dicom=metadata)
