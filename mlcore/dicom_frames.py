@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pydicom.encaps import generate_fragments, generate_frames, parse_basic_offsets
+from pydicom.uid import UID
 
 from mlcore.errors import CorruptImageError, ImageTooLargeError, UnsupportedDicomError
 from mlcore.jpeg_markers import JPEG_LS_SOF_MARKERS, JPEG_SOF_MARKERS, read_frame_header
@@ -71,7 +72,7 @@ def check_encapsulated_frames(ds: Dataset, *, max_pixels: int) -> None:
     """
     transfer_syntax = str(ds.file_meta.get("TransferSyntaxUID") or "")
     if transfer_syntax not in JPEG_SYNTAXES | JPEG_LS_SYNTAXES | JPEG_2000_SYNTAXES | {RLE_SYNTAX}:
-        if ds.file_meta.TransferSyntaxUID.is_compressed:
+        if transfer_syntax and UID(transfer_syntax).is_compressed:
             raise UnsupportedDicomError(f"DICOM images compressed as {transfer_syntax} are not supported.")
         return
     rows, columns = int(ds.Rows), int(ds.Columns)
