@@ -63,7 +63,8 @@ def _status_kb(pid: int, field: str) -> int:
 
 def _address_space_limit(pid: int) -> int:
     line = next(line for line in Path(f"/proc/{pid}/limits").read_text().splitlines() if "address space" in line)
-    return int(line.split()[3])  # "Max address space <soft> <hard> bytes"
+    soft = line.split()[3]  # "Max address space <soft> <hard> bytes"
+    return -1 if soft == "unlimited" else int(soft)
 
 
 def _upload(api: APIClient, content: bytes) -> str:
@@ -116,3 +117,25 @@ def test_a_decode_past_the_memory_limit_fails_its_study_and_the_next_one_complet
         assert _address_space_limit(child) == limit_mb * 1024 * 1024
     finally:
         limited.stop()
+
+
+def test_children_of_a_worker_that_trains_get_no_address_space_limit(
+    worker_env: dict[str, str], live_broker: None, tmp_path: Path
+) -> None:
+    # Training a network needs far more address space than screening one image: a limit there would kill runs.
+    worker = WorkerProcess(
+        {**worker_env, "PNEUMO_WORKER_MEMORY_LIMIT_MB": "3000"},
+        tmp_path / "trainer.log",
+        "trainer@x",
+        "inference,training",
+    )
+    worker.start()
+    try:
+        wait_for(
+            lambda: "no address-space limit" in worker.log_path.read_text(errors="replace"),
+            timeout=120,
+            on_timeout=worker.log_tail,
+        )
+        assert _address_space_limit(_pool_child(worker)) == -1
+    finally:
+        worker.stop()
