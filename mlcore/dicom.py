@@ -33,6 +33,7 @@ import dataclasses
 import io
 import logging
 import struct
+import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.processing import apply_modality_lut, apply_voi, convert_color_space
 from pydicom.uid import UID
 
+from mlcore.dicom_frames import check_encapsulated_frames
 from mlcore.errors import CorruptImageError, ImageError, UnsupportedDicomError, UnsupportedFormatError
 from mlcore.image_header import ImageHeader, check_dimensions
 
@@ -156,6 +158,8 @@ def read_dicom(data: bytes, *, max_pixels: int) -> tuple[np.ndarray, DicomMetada
         # Rows/Columns were present (checked in _describe), so the pixels were
         # expected: the usual cause is a file cut short during transfer.
         raise CorruptImageError("The DICOM file has no pixel data after its header; it is probably truncated.")
+    # The upload check ran this too; a file that reached storage another way must not reach a decoder unchecked.
+    check_encapsulated_frames(ds, max_pixels=max_pixels)
     try:
         array, info = decoder.as_array(ds, index=0)
         pixels = _to_uint8(array, ds, str(info["photometric_interpretation"]))
@@ -295,7 +299,11 @@ def _syntax_name(uid: str) -> str:
 
 
 def _text(ds: Dataset, keyword: str) -> str:
-    """Return a tag as a plain string: multi-values joined with backslash, missing or unreadable as ``""``."""
+    """Return a tag as a plain string: multi-values joined with backslash, missing or unreadable as ``""``.
+
+    Control characters are removed (the text ends up in logs, CSV exports and HTML): DICOM's text VRs forbid them
+    except ESC, which pydicom has already used to switch character sets.
+    """
     try:
         value: Any = ds.get(keyword)
     except _DICOM_ERRORS:
@@ -303,8 +311,8 @@ def _text(ds: Dataset, keyword: str) -> str:
     if value is None:
         return ""
     if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
-        return "\\".join(str(item) for item in value).replace("\x00", "").strip()
-    return str(value).replace("\x00", "").strip()
+        value = "\\".join(str(item) for item in value)
+    return "".join(ch for ch in str(value) if unicodedata.category(ch) != "Cc").strip()
 
 
 def _to_uint8(array: np.ndarray, ds: Dataset, photometric: str) -> np.ndarray:

@@ -62,6 +62,15 @@ class ImageTooLargeError(ImageError):
         )
 
 
+class ImageMemoryError(ImageError):
+    """Decoding or screening the image needed more memory than this process may use.
+
+    Workers run under an address-space limit; a file that passes every header check and still needs more (an
+    unusually large image, or a decoder fooled by data the checks cannot see) ends its study with this reason
+    instead of taking the machine's memory.
+    """
+
+
 class UnsupportedDicomError(ImageError):
     """A readable DICOM file this service cannot turn into a single 2-D radiograph.
 

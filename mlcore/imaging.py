@@ -35,19 +35,29 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from mlcore.dicom import DicomMetadata, is_dicom, read_dicom, read_dicom_header
-from mlcore.errors import CorruptImageError, EmptyImageError, ImageError, ImageTooLargeError, UnsupportedFormatError
+from mlcore.errors import (
+    CorruptImageError,
+    EmptyImageError,
+    ImageError,
+    ImageMemoryError,
+    ImageTooLargeError,
+    UnsupportedFormatError,
+)
 from mlcore.image_header import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE, ImageFormat, ImageHeader, check_dimensions
+from mlcore.jpeg_markers import check_jpeg_file, read_frame_header
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_MIN_SIDE",
     "JPEG_SOI",
+    "MEMORY_REFUSAL",
     "PNG_SIGNATURE",
     "ImageFormat",
     "ImageHeader",
     "LoadedImage",
     "check_dimensions",
     "detect_format",
+    "is_out_of_memory",
     "load_image",
     "load_image_file",
     "read_header",
@@ -58,12 +68,6 @@ logger = logging.getLogger(__name__)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SOI = b"\xff\xd8\xff"
-
-# Start-of-frame markers carry the dimensions. C4 (DHT), C8 (reserved) and CC
-# (DAC) sit in the same range but are not frame headers.
-_JPEG_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
-# Markers without a length field.
-_JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
 
 # Only for a friendlier refusal message; never used to accept a file.
 _OTHER_SIGNATURES: tuple[tuple[bytes, str], ...] = (
@@ -77,6 +81,12 @@ _OTHER_SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"%PDF", "a PDF document"),
     (b"PK\x03\x04", "a ZIP archive"),
     (b"\x1f\x8b", "a gzip archive"),
+)
+
+#: The reason a study gets when its image needs more memory than the worker's limit (see ImageMemoryError).
+MEMORY_REFUSAL = (
+    "Screening this image needed more memory than a worker may use, so it was stopped. The file is unusually "
+    "large or built to exhaust memory; please check it and send a smaller export."
 )
 
 _PILLOW_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError)
@@ -157,12 +167,15 @@ def load_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedIm
     header = read_header(data)
     check_dimensions(header, max_pixels=max_pixels)
     metadata: DicomMetadata | None = None
-    if header.format == "png":
-        pixels = _decode_png(data, header)
-    elif header.format == "jpeg":
-        pixels = _decode_jpeg(data, header)
-    else:
-        pixels, metadata = read_dicom(data, max_pixels=max_pixels)
+    try:
+        if header.format == "png":
+            pixels = _decode_png(data, header)
+        elif header.format == "jpeg":
+            pixels = _decode_jpeg(data, header)
+        else:
+            pixels, metadata = read_dicom(data, max_pixels=max_pixels)
+    except MemoryError as exc:  # a worker's address-space limit (RLIMIT_AS) reached inside a decoder
+        raise ImageMemoryError(MEMORY_REFUSAL) from exc
     pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
     header = dataclasses.replace(header, width=pixels.shape[1], height=pixels.shape[0])
     return LoadedImage(pixels=pixels, format=header.format, header=header, dicom=metadata)
@@ -207,38 +220,23 @@ def _png_header(data: bytes) -> ImageHeader:
 
 
 def _jpeg_header(data: bytes) -> ImageHeader:
-    """Walk the marker segments after SOI up to the first start-of-frame segment."""
-    pos, end = 2, len(data)
-    while True:
-        if pos >= end or data[pos] != 0xFF:
-            raise CorruptImageError("The JPEG file is truncated or damaged before its frame header.")
-        while pos < end and data[pos] == 0xFF:  # fill bytes may pad any marker
-            pos += 1
-        if pos >= end:
-            raise CorruptImageError("The JPEG file is truncated before its frame header.")
-        marker = data[pos]
-        pos += 1
-        if marker in _JPEG_STANDALONE:
-            continue
-        if marker in (0xD8, 0xD9, 0xDA):
-            raise CorruptImageError("The JPEG file is damaged: image data starts before the frame header.")
-        if pos + 2 > end:
-            raise CorruptImageError("The JPEG file is truncated before its frame header.")
-        (segment_length,) = struct.unpack(">H", data[pos : pos + 2])
-        if segment_length < 2:
-            raise CorruptImageError("The JPEG file is damaged (invalid segment length).")
-        if marker in _JPEG_SOF:
-            if pos + 8 > end:
-                raise CorruptImageError("The JPEG file is truncated inside its frame header.")
-            precision, height, width = struct.unpack(">BHH", data[pos + 2 : pos + 7])
-            return ImageHeader(format="jpeg", width=width, height=height, frames=1, bit_depth=precision)
-        pos += segment_length
+    """The first start-of-frame segment; :func:`check_jpeg_file` refuses a second one before decoding."""
+    frame = read_frame_header(data)
+    return ImageHeader(format="jpeg", width=frame.width, height=frame.height, frames=1, bit_depth=frame.precision)
+
+
+def is_out_of_memory(exc: cv2.error) -> bool:
+    """Whether an OpenCV error is a failed allocation (OpenCV raises cv2.error, not MemoryError)."""
+    text = str(exc)
+    return "Insufficient memory" in text or "Failed to allocate" in text
 
 
 def _decode_png(data: bytes, header: ImageHeader) -> np.ndarray:
     try:
         image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
     except cv2.error as exc:
+        if is_out_of_memory(exc):
+            raise ImageMemoryError(MEMORY_REFUSAL) from exc
         raise CorruptImageError("The PNG file is damaged and could not be decoded.") from exc
     if image is None:  # imdecode reports failure (e.g. truncation) by returning None
         raise CorruptImageError("The PNG file is damaged or truncated and could not be decoded.")
@@ -277,6 +275,7 @@ def _decode_jpeg(data: bytes, header: ImageHeader) -> np.ndarray:
             "please upload an 8-bit JPEG, a PNG or a DICOM file.",
             f"{header.bit_depth}-bit JPEG",
         )
+    check_jpeg_file(data)  # the upload check's own words for a truncated file or a second frame header
     try:
         with Image.open(io.BytesIO(data), formats=["JPEG"]) as image:
             if image.size != (header.width, header.height):

@@ -21,9 +21,10 @@ import numpy as np
 
 from mlcore.artifact import Manifest, load_artifact
 from mlcore.config import PreprocessingConfig
+from mlcore.errors import ImageMemoryError
 from mlcore.gradcam import heatmap_to_png, overlay_heatmap, predict_with_gradcam, rgb_to_png
 from mlcore.image_header import DEFAULT_MAX_PIXELS
-from mlcore.imaging import LoadedImage
+from mlcore.imaging import MEMORY_REFUSAL, LoadedImage, is_out_of_memory
 from mlcore.preprocessing import preprocess_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -142,6 +143,17 @@ class Predictor:
         thr = self._threshold(threshold)
         if not items:
             return []
+        try:
+            return self._predict_batch(items, max_pixels=max_pixels, threshold=thr)
+        except MemoryError as exc:
+            raise ImageMemoryError(MEMORY_REFUSAL) from exc
+        except cv2.error as exc:
+            if not is_out_of_memory(exc):
+                raise
+            raise ImageMemoryError(MEMORY_REFUSAL) from exc
+
+    def _predict_batch(self, items: Sequence[bytes], *, max_pixels: int, threshold: float) -> list[InferenceResult]:
+        thr = threshold
         prepared = [self.preprocess(data, max_pixels=max_pixels) for data in items]
         batch = np.stack([x for x, _ in prepared]).astype(np.float32, copy=False)
         started = time.perf_counter()

@@ -1,8 +1,11 @@
-"""Worker lifecycle: take back orphaned studies when a worker (re)starts, keep a heartbeat, fresh DB connections."""
+"""Worker lifecycle: take back orphaned studies when a worker (re)starts, keep a heartbeat, fresh DB connections,
+and bound each pool child's address space."""
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import resource
 import threading
 from typing import Any
 
@@ -22,6 +25,9 @@ HEARTBEAT_SECONDS = 10
 EXIT_DEMO_MODEL_REFUSED = 78
 
 _heartbeat_stop = threading.Event()
+_M_ARENA_MAX = -8  # glibc's mallopt parameter number
+# Set in the parent before it forks its pool: children of a worker that trains are left without a memory limit.
+_consumes_training = False
 
 
 def _heartbeat_loop(hostname: str, queues: str, stop: threading.Event) -> None:
@@ -97,6 +103,41 @@ def _on_worker_shutdown(**kwargs: Any) -> None:
     _heartbeat_stop.set()
 
 
+@signals.celeryd_after_setup.connect
+def _on_worker_setup(sender: Any = None, instance: Any = None, **kwargs: Any) -> None:
+    global _consumes_training  # noqa: PLW0603 - read by the pool children this process forks next
+    queues = getattr(getattr(getattr(instance, "app", None), "amqp", None), "queues", None)
+    consumed = set(queues.consume_from or queues) if queues is not None else set()
+    _consumes_training = "training" in consumed
+
+
+def limit_address_space(limit_mb: int) -> None:
+    """Cap this process's virtual memory (RLIMIT_AS): a decode past it raises MemoryError instead of eating the host.
+
+    A second line of defence behind the header checks. The worker's main process is never limited, so the
+    child's failure is only ever a failed study; the pool forks a new child when one dies.
+    """
+    if limit_mb <= 0:
+        return
+    _cap_malloc_arenas()
+    limit = limit_mb * 1024 * 1024
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _cap_malloc_arenas(arenas: int = 4) -> None:
+    # glibc reserves up to 8 x cores malloc arenas of 64 MB address space each as threads (TensorFlow has many)
+    # allocate: on a 64-core host that is 32 GB of virtual memory that is never used, and it would hit RLIMIT_AS.
+    # Capping the arenas keeps the child's address space close to what it really uses, whatever the core count.
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_ARENA_MAX, arenas)
+    except (OSError, AttributeError):  # not glibc: nothing to cap
+        logger.debug("malloc arenas not capped (no glibc mallopt)")
+
+
 @signals.worker_process_init.connect
 def _on_worker_process_init(**kwargs: Any) -> None:
     # Each forked child opens its own database connections (never share the parent's socket).
@@ -104,3 +145,7 @@ def _on_worker_process_init(**kwargs: Any) -> None:
     if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         for connection in connections.all():
             connection.close()
+    if _consumes_training:
+        logger.info("worker consumes the training queue: its children have no address-space limit")
+        return
+    limit_address_space(settings.PNEUMO_WORKER_MEMORY_LIMIT_MB)

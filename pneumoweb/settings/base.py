@@ -228,6 +228,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("PNEUMO_TASK_SOFT_TIME_LIMIT", 300)
 CELERY_TASK_TIME_LIMIT = env_int("PNEUMO_TASK_TIME_LIMIT", 360)
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("PNEUMO_WORKER_MAX_MEMORY_KB", 6_000_000)
+# Address-space limit (RLIMIT_AS) of each inference pool child, so a decode that outgrows it fails its study with a
+# reason instead of taking the host's memory (diagnosis/tasks/worker.py). A Celery child with TensorFlow and a model
+# loaded peaks at about 2.4 GB of virtual memory (VmPeak on 2 cores, tests/integration/test_worker_memory_limit.py),
+# so 6 GB leaves a margin of 2.5x; the 65500 x 65500 JPEG of issue 8 needed 4.3 GB more. 0 disables the limit.
+# Workers that consume the training queue are never limited.
+PNEUMO_WORKER_MEMORY_LIMIT_MB = env_int("PNEUMO_WORKER_MEMORY_LIMIT_MB", 6144)
 CELERY_TASK_DEFAULT_QUEUE = "inference"
 # Task names are their module paths (see diagnosis.services.dispatch).
 CELERY_TASK_ROUTES = {
