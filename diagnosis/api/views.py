@@ -118,6 +118,16 @@ class StudyListCreateApi(APIView):
         id = serializers.UUIDField()
         status = serializers.ChoiceField(choices=Study.Status.choices)
         url = serializers.SerializerMethodField()
+        duplicate = serializers.SerializerMethodField()
+
+        @extend_schema_field(
+            serializers.BooleanField(
+                help_text="True when this file was already received from this account (same patient and accession) "
+                "a short while ago: this is that study, no new one was created (answered with 200, not 202)."
+            )
+        )
+        def get_duplicate(self, study: Study) -> bool:
+            return bool(self.context.get("duplicate", False))
 
         @extend_schema_field(serializers.URLField(help_text="Poll this study's detail endpoint for the result."))
         def get_url(self, study: Study) -> str:
@@ -174,15 +184,17 @@ class StudyListCreateApi(APIView):
         tags=["studies"],
         summary="Submit a chest radiograph for screening",
         description="Validates the file without decoding it, stores it and queues inference. Poll `url` until "
-        "`status` is `completed` or `failed`. A refused file is not stored.",
+        "`status` is `completed` or `failed`. A refused file is not stored. Once the study is stored the upload "
+        "has succeeded, even while the queue (Redis) is down: it is sent to a worker as soon as the queue is back. "
+        "Sending the same file again shortly afterwards returns the same study (200, `duplicate: true`).",
         request={"multipart/form-data": InputSerializer},
         parameters=[
             OpenApiParameter(
                 "Location",
                 OpenApiTypes.URI,
                 OpenApiParameter.HEADER,
-                response=[202],
-                description="The new study's detail endpoint.",
+                response=[200, 202],
+                description="The study's detail endpoint.",
             ),
             OpenApiParameter(
                 "Retry-After",
@@ -194,6 +206,11 @@ class StudyListCreateApi(APIView):
         ],
         responses={
             202: OutputSerializer,
+            200: OpenApiResponse(
+                OutputSerializer,
+                description="The same file was received from this account within the last minutes (a retry): the "
+                "existing study, with `duplicate: true`. Nothing new was stored or queued.",
+            ),
             400: _error("Missing file, corrupt or unusable image (e.g. truncated, DICOM without pixel data)."),
             401: UNAUTHENTICATED,
             403: FORBIDDEN,
@@ -209,7 +226,7 @@ class StudyListCreateApi(APIView):
     )
     def post(self, request: Request) -> Response:
         data = validated_input(self.InputSerializer, request.data)
-        study = study_create_from_upload(
+        result = study_create_from_upload(
             upload=data["file"],
             uploaded_by=request_user(request),
             source=Study.Source.API,
@@ -217,8 +234,9 @@ class StudyListCreateApi(APIView):
             accession_number=data["accession_number"],
             request=request,
         )
-        body = self.OutputSerializer(study, context={"request": request}).data
-        return Response(body, status=202, headers={"Location": body["url"]})
+        context = {"request": request, "duplicate": result.duplicate}
+        body = self.OutputSerializer(result.study, context=context).data
+        return Response(body, status=200 if result.duplicate else 202, headers={"Location": body["url"]})
 
 
 class StudyDetailApi(APIView):

@@ -31,7 +31,7 @@ from diagnosis.models import ModelVersion, Prediction, Review, Study
 from diagnosis.selectors import studies as selectors
 from diagnosis.services.access_audit import study_list_record_view
 from diagnosis.services.reviews import review_create
-from diagnosis.services.studies import study_create_from_upload, study_record_view
+from diagnosis.services.studies import StudyUpload, study_create_from_upload, study_record_view
 from diagnosis.services.upload_throttle import upload_throttle_wait
 
 WORKLIST_PAGE_SIZE = 50
@@ -165,7 +165,7 @@ def _rate_message(wait: int) -> str:
     return f"Too many uploads in a short time (the same limit as the API). Try again in {wait} s."
 
 
-def _create_study(request: HttpRequest, upload: Any, patient_id: str, accession_number: str) -> Study:
+def _create_study(request: HttpRequest, upload: Any, patient_id: str, accession_number: str) -> StudyUpload:
     return study_create_from_upload(
         upload=upload,
         uploaded_by=_user(request),
@@ -192,7 +192,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
         return render(request, "diagnosis/upload.html", {"form": form}, status=400)
-    created: list[Study] = []
+    results: list[StudyUpload] = []
     refused: list[ApplicationError] = []
     throttled_wait: int | None = None
     for file in form.cleaned_data["file"]:
@@ -202,15 +202,19 @@ def upload(request: HttpRequest) -> HttpResponse:
             form.add_error("file", f"{file.name}: {_rate_message(throttled_wait)}")
             continue
         try:
-            created.append(
+            results.append(
                 _create_study(request, file, form.cleaned_data["patient_id"], form.cleaned_data["accession_number"])
             )
         except ApplicationError as exc:
             refused.append(exc)
             form.add_error("file", f"{file.name}: {exc.message}")
-    if created:
-        names = ", ".join(study.original_filename or "file" for study in created)
+    created = [result.study for result in results]
+    if new := [result.study for result in results if not result.duplicate]:
+        names = ", ".join(study.original_filename or "file" for study in new)
         messages.success(request, f"Received and queued for screening: {names}.")
+    if again := [result.study for result in results if result.duplicate]:
+        names = ", ".join(study.original_filename or "file" for study in again)
+        messages.info(request, f"Already received a few minutes ago, not added twice: {names}.")
     if throttled_wait is not None and not created:
         response = render(request, "diagnosis/upload.html", {"form": form}, status=429)
         response["Retry-After"] = str(throttled_wait)
@@ -237,7 +241,7 @@ def upload_file(request: HttpRequest) -> JsonResponse:
         throttled["Retry-After"] = str(wait)
         return throttled
     try:
-        study = _create_study(
+        result = _create_study(
             request, upload_, request.POST.get("patient_id", ""), request.POST.get("accession_number", "")
         )
     except ApplicationError as exc:
@@ -245,15 +249,19 @@ def upload_file(request: HttpRequest) -> JsonResponse:
         if exc.extra:
             body["extra"] = exc.extra
         return _with_retry_after(JsonResponse(body, status=exc.status_code), exc)
+    study = result.study
     return JsonResponse(
         {
             "id": str(study.id),
             "status": study.status,
             "filename": study.original_filename,
             "url": reverse("dashboard:study", kwargs={"study_id": study.id}),
-            "detail": "Received and queued for screening.",
+            "duplicate": result.duplicate,
+            "detail": "Already received a few minutes ago; this is that study."
+            if result.duplicate
+            else "Received and queued for screening.",
         },
-        status=201,
+        status=200 if result.duplicate else 201,
     )
 
 

@@ -64,6 +64,7 @@ class Study(models.Model):
         related_name="assigned_studies",
         help_text="The serving version assigned when the study was queued.",
     )
+    # When the latest message for this study was sent: re-stamped on every re-send (see studies_requeue_stuck).
     queued_at = models.DateTimeField()
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)

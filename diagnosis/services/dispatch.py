@@ -7,10 +7,14 @@ the other way would close a loop. Each name is the task's module path plus its f
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 
 from celery import current_app
 from django.db import transaction
+from kombu.exceptions import OperationalError as BrokerUnavailableError
+
+logger = logging.getLogger(__name__)
 
 STUDY_RUN_INFERENCE = "diagnosis.tasks.inference.study_run_inference"
 STUDIES_REQUEUE_STUCK = "diagnosis.tasks.inference.studies_requeue_stuck"
@@ -29,14 +33,26 @@ TASK_NAMES = (
 )
 
 
+# Tasks whose lost or unsent messages the reconciler re-sends from the database (studies_requeue_stuck).
+RECONCILED_TASK_NAMES = frozenset({STUDY_RUN_INFERENCE})
+
+
 def _send(task_name: str, args: tuple[object, ...]) -> None:
-    current_app.tasks[task_name].delay(*args)
+    try:
+        current_app.tasks[task_name].delay(*args)
+    except (BrokerUnavailableError, ConnectionError, TimeoutError):
+        if task_name not in RECONCILED_TASK_NAMES:
+            raise
+        # The row is committed, so the work is recorded and the reconciler re-sends it once the broker is back.
+        # Failing the request now would only make the client retry a request that succeeded.
+        logger.warning("broker unavailable: %s%r not sent now; the reconciler will re-send it", task_name, args)
 
 
 def enqueue_on_commit(task_name: str, *args: object) -> None:
     """Queue ``task_name(*args)`` after the surrounding transaction commits (at once outside one).
 
-    A worker must never look for a row that is not committed yet, or that a rollback removed.
+    A worker must never look for a row that is not committed yet, or that a rollback removed. A broker outage is
+    logged, not raised, for the tasks the reconciler re-sends (``RECONCILED_TASK_NAMES``): the database is the record.
     """
     if task_name not in TASK_NAMES:
         raise ValueError(f"Unknown task {task_name!r}. Known: {', '.join(TASK_NAMES)}")

@@ -282,17 +282,21 @@ def studies_requeue_stuck(*, older_than_seconds: int | None = None, worker: str 
     """Give studies held by dead workers back to the queue, and re-send queued studies whose message was lost.
 
     With ``worker`` set (a worker starting up), every study that worker held is orphaned: its previous incarnation
-    died. Otherwise studies processing for longer than ``older_than_seconds`` are taken back.
+    died. Otherwise studies processing for longer than ``older_than_seconds`` (``PNEUMO_STUCK_STUDY_SECONDS``) are
+    taken back. In both cases, queued studies that no worker claimed within ``PNEUMO_REQUEUE_QUEUED_SECONDS`` of
+    their latest message are sent again: Redis keeps nothing on disk, so a restart or a flush loses every message,
+    and an upload made while the broker was down was never sent. Duplicates are harmless (a claim is a conditional
+    UPDATE); ``queued_at`` records the latest send, so each study is re-sent at most once per delay.
     """
-    age = timedelta(seconds=older_than_seconds or settings.PNEUMO_STUCK_STUDY_SECONDS)
-    cutoff = timezone.now() - age
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=older_than_seconds or settings.PNEUMO_STUCK_STUDY_SECONDS)
     stuck = Study.objects.filter(status=Study.Status.PROCESSING)
     stuck = stuck.filter(claimed_by=worker) if worker else stuck.filter(started_at__lt=cutoff)
     requeued: list[str] = []
     with transaction.atomic():
         for study in stuck.select_for_update(skip_locked=True):
-            study.status, study.claimed_by, study.task_id = Study.Status.QUEUED, "", ""
-            study.save(update_fields=["status", "claimed_by", "task_id"])
+            study.status, study.claimed_by, study.task_id, study.queued_at = Study.Status.QUEUED, "", "", now
+            study.save(update_fields=["status", "claimed_by", "task_id", "queued_at"])
             audit_record(
                 action=AuditAction.INFERENCE_REQUEUED,
                 subject_type="study",
@@ -300,11 +304,12 @@ def studies_requeue_stuck(*, older_than_seconds: int | None = None, worker: str 
                 details={"reason": "worker restarted" if worker else "stuck", "attempts": study.attempts},
             )
             requeued.append(str(study.id))
-        # Redis keeps nothing on disk: after a broker restart, queued studies have no message any more.
-        lost = Study.objects.filter(status=Study.Status.QUEUED, queued_at__lt=cutoff).exclude(id__in=requeued)
-        lost_ids = [str(pk) for pk in lost.values_list("id", flat=True)]
-        # Re-stamp so a long but healthy backlog is re-sent once per period, not on every reconciler tick.
-        Study.objects.filter(id__in=lost_ids).update(queued_at=timezone.now())
+        resend_before = now - timedelta(seconds=settings.PNEUMO_REQUEUE_QUEUED_SECONDS)
+        lost = Study.objects.filter(status=Study.Status.QUEUED, queued_at__lt=resend_before).exclude(id__in=requeued)
+        lost_ids = [str(pk) for pk in lost.select_for_update(skip_locked=True).values_list("id", flat=True)]
+        Study.objects.filter(id__in=lost_ids).update(queued_at=now)
+        if lost_ids:
+            logger.info("re-sending %d queued studies not claimed within the requeue delay", len(lost_ids))
         requeued.extend(lost_ids)
         for study_id in requeued:
             dispatch.enqueue_on_commit(dispatch.STUDY_RUN_INFERENCE, study_id)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -48,6 +51,14 @@ def _clean_identifier(value: str, field: str) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class StudyUpload:
+    """The study an upload gave, and whether it was already there (the same file sent again: a client retry)."""
+
+    study: Study
+    duplicate: bool
+
+
 def study_create_from_upload(
     *,
     upload: UploadedFile[bytes],
@@ -56,8 +67,13 @@ def study_create_from_upload(
     patient_id: str = "",
     accession_number: str = "",
     request: HttpRequest | None = None,
-) -> Study:
-    """Validate an upload without decoding its pixels, store it and queue it. Refused input stores nothing."""
+) -> StudyUpload:
+    """Validate an upload without decoding its pixels, store it and queue it. Refused input stores nothing.
+
+    The same file from the same uploader, for the same patient and accession, within
+    ``PNEUMO_UPLOAD_DEDUPE_SECONDS`` returns the existing study: a client that lost our answer (a dropped connection,
+    a proxy timeout) and sends again must not create a second study for the radiologist to read twice.
+    """
     patient_id = _clean_identifier(patient_id, "patient_id")
     accession_number = _clean_identifier(accession_number, "accession_number")
     data = _read_upload(upload)
@@ -88,13 +104,20 @@ def _study_store(
     original_filename: str,
     patient_id: str,
     accession_number: str,
-) -> Study:
+) -> StudyUpload:
     now = timezone.now()
+    sha256 = hashlib.sha256(data).hexdigest()
+    existing = _study_recent_duplicate(
+        uploaded_by=uploaded_by, sha256=sha256, patient_id=patient_id, accession_number=accession_number, now=now
+    )
+    if existing is not None:
+        logger.info("upload of study %s received again from user %s; returning it", existing.id, uploaded_by.pk)
+        return StudyUpload(study=existing, duplicate=True)
     study = Study(
         created_at=now,
         queued_at=now,
         original_filename=original_filename,
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=sha256,
         size_bytes=len(data),
         format=info.header.format,
         width=info.header.width,
@@ -138,7 +161,32 @@ def _study_store(
             study.file.storage.delete(stored_name)
         raise
     dispatch.enqueue_on_commit(dispatch.STUDY_RUN_INFERENCE, str(study.id))
-    return study
+    return StudyUpload(study=study, duplicate=False)
+
+
+def _study_recent_duplicate(
+    *, uploaded_by: User, sha256: str, patient_id: str, accession_number: str, now: datetime
+) -> Study | None:
+    """The uploader's latest study of this file within the window, under a lock on the uploader's row.
+
+    A time window cannot be a unique constraint, so one uploader's uploads are serialised on their user row until the
+    transaction ends: two concurrent sends of the same file cannot both miss each other. A failed study is not
+    returned, so a file can be sent again after a failure; nor is one for another patient or accession.
+    """
+    list(get_user_model().objects.select_for_update().filter(pk=uploaded_by.pk).values_list("pk", flat=True))
+    window = timedelta(seconds=settings.PNEUMO_UPLOAD_DEDUPE_SECONDS)
+    return (
+        Study.objects.filter(
+            uploaded_by=uploaded_by,
+            sha256=sha256,
+            patient_id=patient_id,
+            accession_number=accession_number,
+            created_at__gte=now - window,
+        )
+        .exclude(status=Study.Status.FAILED)
+        .order_by("-created_at")
+        .first()
+    )
 
 
 def study_record_view(*, study: Study, user: User, request: HttpRequest | None = None, what: str = "study") -> None:

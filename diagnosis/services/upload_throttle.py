@@ -10,14 +10,18 @@ inference queue. Brute-force login protection is django-axes' job.
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
 from django.http import HttpRequest
+from redis.exceptions import RedisError
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
+
+logger = logging.getLogger(__name__)
 
 
 class UploadRateThrottle(SimpleRateThrottle):
@@ -34,7 +38,14 @@ class UploadRateThrottle(SimpleRateThrottle):
     def allow_request(self, request: Request, view: Any) -> bool:
         if request.method in SAFE_METHODS:
             return True
-        return super().allow_request(request, view)
+        try:
+            return super().allow_request(request, view)
+        except (RedisError, ConnectionError, TimeoutError):
+            # Fail open: the throttle guards the queue against a flood, it is no security boundary, and the upload
+            # itself needs only the database. Refusing uploads while the cache is down would turn a Redis outage
+            # into an outage of clinical intake.
+            logger.warning("upload throttle skipped: its cache (Redis) is unavailable", exc_info=True)
+            return True
 
     def get_cache_key(self, request: Request, view: Any) -> str:
         if request.user and request.user.is_authenticated:

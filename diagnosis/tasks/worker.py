@@ -85,11 +85,12 @@ def _refuse_untrained_demo_model(sender: Any = None, **kwargs: Any) -> None:
 
 @signals.worker_ready.connect
 def _on_worker_ready(sender: Any = None, **kwargs: Any) -> None:
-    """A (re)started worker takes back the studies its previous incarnation held, then starts its heartbeat."""
+    """A (re)started worker takes back the studies its previous incarnation held and re-sends queued studies whose
+    message may be lost (older than ``PNEUMO_REQUEUE_QUEUED_SECONDS``), then starts its heartbeat."""
     hostname = getattr(sender, "hostname", "") or ""
     requeued = studies_requeue_stuck(worker=hostname)
     if requeued:
-        logger.warning("worker %s restarted: requeued %d orphaned studies", hostname, len(requeued))
+        logger.warning("worker %s started: requeued or re-sent %d studies", hostname, len(requeued))
     threading.Thread(
         target=_heartbeat_loop,
         args=(hostname, _queue_names(sender), _heartbeat_stop),

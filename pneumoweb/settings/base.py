@@ -177,6 +177,8 @@ PNEUMO_AUDIT_CHECKPOINT_SECONDS = env_int("PNEUMO_AUDIT_CHECKPOINT_SECONDS", 300
 # DATA_UPLOAD_MAX_MEMORY_SIZE does not cover file data: the API checks PNEUMO_MAX_UPLOAD_BYTES itself.
 PNEUMO_MAX_UPLOAD_BYTES = env_int("PNEUMO_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
 PNEUMO_MAX_IMAGE_PIXELS = env_int("PNEUMO_MAX_IMAGE_PIXELS", 50_000_000)
+# The same file from the same uploader within this window is a retry: it gets the existing study, not a second one.
+PNEUMO_UPLOAD_DEDUPE_SECONDS = env_int("PNEUMO_UPLOAD_DEDUPE_SECONDS", 600)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_PERMISSIONS = 0o640
 
@@ -198,6 +200,8 @@ if REDIS_URL := env_str("REDIS_URL", ""):
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "pneumoweb",
+            # An unreachable Redis must cost an upload a second, not a hung request (throttling then fails open).
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
 
@@ -245,8 +249,16 @@ CELERY_TASK_ROUTES = {
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 PNEUMO_MAX_INFERENCE_ATTEMPTS = env_int("PNEUMO_MAX_INFERENCE_ATTEMPTS", 3)
 PNEUMO_STUCK_STUDY_SECONDS = env_int("PNEUMO_STUCK_STUDY_SECONDS", 600)
+# A queued study that no worker has claimed this long after its last message is re-sent (Redis may have lost the
+# message: it keeps nothing on disk). Duplicates are harmless: a claim is a conditional UPDATE.
+PNEUMO_REQUEUE_QUEUED_SECONDS = env_int("PNEUMO_REQUEUE_QUEUED_SECONDS", 30)
+# How often beat runs the reconciler: with the delay above, a lost study is re-sent within about 45 s.
+PNEUMO_RECONCILE_SECONDS = env_int("PNEUMO_RECONCILE_SECONDS", 15)
 CELERY_BEAT_SCHEDULE = {
-    "requeue-stuck-studies": {"task": "diagnosis.tasks.inference.studies_requeue_stuck", "schedule": 60.0},
+    "requeue-stuck-studies": {
+        "task": "diagnosis.tasks.inference.studies_requeue_stuck",
+        "schedule": float(PNEUMO_RECONCILE_SECONDS),
+    },
     "audit-checkpoint": {
         "task": "diagnosis.tasks.audit.audit_checkpoint_write",
         "schedule": float(PNEUMO_AUDIT_CHECKPOINT_SECONDS),

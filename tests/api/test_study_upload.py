@@ -67,7 +67,12 @@ def test_it_queues_a_valid_upload(
     assert response.status_code == 202, response.content
     body = response.json()
     study = Study.objects.get()
-    assert body == {"id": str(study.id), "status": "queued", "url": f"http://testserver/api/v1/studies/{study.id}/"}
+    assert body == {
+        "id": str(study.id),
+        "status": "queued",
+        "url": f"http://testserver/api/v1/studies/{study.id}/",
+        "duplicate": False,
+    }
     assert response["Location"] == body["url"]
     assert (study.status, study.format, (study.width, study.height)) == ("queued", expected_format, size)
     assert study.model_version == serving_model_version
@@ -201,9 +206,10 @@ def upload_rate_of_two_per_minute(settings: Any) -> Iterator[None]:
 def test_uploads_over_the_rate_are_refused_with_retry_after(
     integrator_client: APIClient, other_integrator_client: APIClient
 ) -> None:
-    assert [upload(integrator_client, png_bytes()).status_code for _ in range(2)] == [202, 202]
+    # Different files: the same file sent again is a retry (the existing study), not a new upload.
+    assert [upload(integrator_client, png_bytes(width=64 + n)).status_code for n in range(2)] == [202, 202]
 
-    refused = upload(integrator_client, png_bytes())
+    refused = upload(integrator_client, png_bytes(width=66))
     assert refused.status_code == 429
     assert refused.json()["detail"].startswith("Request was throttled.")
     assert 0 < int(refused["Retry-After"]) <= 60

@@ -421,7 +421,7 @@ def test_plain_form_upload_of_several_files_queues_each_and_lists_refusals(
 ) -> None:
     files = [
         SimpleUploadedFile("a.png", png_bytes(), content_type="image/png"),
-        SimpleUploadedFile("b.png", png_bytes(), content_type="image/png"),
+        SimpleUploadedFile("b.png", png_bytes(width=65), content_type="image/png"),  # the same file would be one study
         SimpleUploadedFile("c.txt", b"hello", content_type="text/plain"),
     ]
     response = radiologist_web.post(reverse("dashboard:upload"), {"file": files})

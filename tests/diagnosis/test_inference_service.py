@@ -25,7 +25,7 @@ def queued_study(uploader, serving_version, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False):
         return study_create_from_upload(
             upload=SimpleUploadedFile("x.png", png_bytes()), uploaded_by=uploader, source=Study.Source.API
-        )
+        ).study
 
 
 def test_it_completes_a_study_and_records_one_prediction(queued_study: Study, fake_predictor: FakePredictor) -> None:

@@ -62,8 +62,16 @@ def active_model(roles: None, demo_artifact_dir: Path):  # type: ignore[no-untyp
 class WorkerProcess:
     """A real `celery worker` subprocess; ``kill()`` SIGKILLs it and its pool children like a crashed machine."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, node_name: str, queues: str = "inference") -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        node_name: str,
+        queues: str = "inference",
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         self.env, self.log_path, self.node_name, self.queues = env, log_path, node_name, queues
+        self.extra_args = extra_args  # e.g. ("-B", "--schedule", path) for an embedded beat
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -88,6 +96,7 @@ class WorkerProcess:
                 "--without-mingle",
                 "--loglevel",
                 "INFO",
+                *self.extra_args,
             ],
             cwd=ROOT,
             env=self.env,

@@ -44,7 +44,7 @@ def test_a_full_storage_delays_a_study_until_space_is_back_without_orphans(
             upload=SimpleUploadedFile("chest.png", png_bytes(64, 64)),
             uploaded_by=IntegratorFactory(),
             source=Study.Source.API,
-        )
+        ).study
         study_dir = Path(study.file.path).parent
         fillers = fill_up(storage, data=False, inodes=True, keep_inodes=1)
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import signal
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -55,3 +58,48 @@ def test_study_completes_after_its_worker_is_killed_mid_study(celery_worker_proc
         "inference.started",
         "inference.completed",
     ]
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        if int(fields[1]) == pid:  # field 4 of /proc/PID/stat: the parent's pid
+            children.append(int(stat.parent.name))
+    return children
+
+
+def test_study_completes_after_its_pool_child_is_killed_mid_study(celery_worker_process: WorkerProcess) -> None:
+    """Only the pool child dies (OOM killer, a decoder crash); the worker's main process lives on."""
+    integrator = User.objects.create_user("modality-2")
+    integrator.groups.add(Group.objects.get(name="integrator"))
+    api = APIClient()
+    api.force_authenticate(integrator)
+    response = api.post("/api/v1/studies/", {"file": io.BytesIO(chest_like_png(seed=4))}, format="multipart")
+    assert response.status_code == 202
+    study_id = response.json()["id"]
+
+    wait_for(
+        lambda: Study.objects.get(id=study_id).status == "processing",
+        timeout=120,
+        interval=0.05,
+        on_timeout=celery_worker_process.log_tail,
+    )
+    assert celery_worker_process.process is not None
+    children = _children(celery_worker_process.process.pid)
+    assert len(children) == 1, children  # --concurrency 1: one pool child, the one holding the study
+    os.kill(children[0], signal.SIGKILL)
+
+    wait_for(
+        lambda: Study.objects.get(id=study_id).status in ("completed", "failed"),
+        timeout=240,
+        on_timeout=celery_worker_process.log_tail,
+    )
+    study = Study.objects.get(id=study_id)
+    assert study.status == "completed", study.error
+    assert study.attempts == 2  # the same task, redelivered to a new child, took its own study back
+    assert Prediction.objects.filter(study_id=study_id, is_shadow=False).count() == 1
+    assert celery_worker_process.process.poll() is None  # the worker itself never stopped

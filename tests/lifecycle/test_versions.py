@@ -151,14 +151,16 @@ def test_a_traffic_change_applies_to_studies_queued_after_it(
 ) -> None:
     from diagnosis.services.studies import study_create_from_upload
 
-    def upload() -> Any:
+    def upload(width: int) -> Any:
+        # Two different files: the same file sent twice would be one study (an upload retry).
+        data = png_bytes(width=width)
         return study_create_from_upload(
-            upload=SimpleUploadedFile("x.png", png_bytes(), content_type="image/png"), uploaded_by=admin, source="api"
-        )
+            upload=SimpleUploadedFile("x.png", data, content_type="image/png"), uploaded_by=admin, source="api"
+        ).study
 
-    before = upload()
+    before = upload(64)
     model_version_set_traffic(shares={"v4": 100})
-    after = upload()
+    after = upload(65)
     before.refresh_from_db()
     assert before.model_version == v3 and after.model_version == v4
 
