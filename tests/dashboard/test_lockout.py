@@ -3,6 +3,7 @@ dashboard uploads share the API's per-user upload rate."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -83,8 +84,12 @@ def test_a_locked_script_gets_json_with_retry_after(client: Client, radiologist:
     assert response.json()["retry_after"] == int(response["Retry-After"])
 
 
+_distinct_sizes = itertools.count(64)
+
+
 def _png(name: str = "chest.png") -> SimpleUploadedFile:
-    return SimpleUploadedFile(name, png_bytes(), content_type="image/png")
+    # A different image each time: the same file sent again is a retry and returns the study it already made.
+    return SimpleUploadedFile(name, png_bytes(width=next(_distinct_sizes)), content_type="image/png")
 
 
 RATE_2_PER_HOUR = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"uploads": "2/hour"}}
