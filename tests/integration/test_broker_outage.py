@@ -24,7 +24,7 @@ import redis
 from django.contrib.auth.models import Group, User
 from django.test import Client, override_settings
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from diagnosis.models import Prediction, Study
@@ -141,7 +141,7 @@ def _integrator_api() -> APIClient:
     integrator = User.objects.create_user("pacs-router")
     integrator.groups.add(Group.objects.get(name="integrator"))
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=integrator).key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user=integrator)[1]}")
     return api
 
 

@@ -7,6 +7,7 @@ without restarting gunicorn.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 import requests
 from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from diagnosis.models import Study
 from tests.factories import AdminFactory, IntegratorFactory, ModelVersionFactory, StudyFactory, png_bytes
@@ -64,10 +65,14 @@ def _requests(web: WebProcess, token: str, cookies: dict[str, str], study: Study
     """The requests of a working day: API list and upload, worklist, study page, metrics, admin."""
     api = {"Authorization": f"Token {token}"}
     base = web.base_url
+    widths = itertools.count(64)  # a new image per upload: the same file again would be a deduplicated retry
     return {
         "api list": lambda: requests.get(f"{base}/api/v1/studies/", headers=api, timeout=20),
         "api upload": lambda: requests.post(
-            f"{base}/api/v1/studies/", headers=api, files={"file": ("chest.png", png_bytes())}, timeout=20
+            f"{base}/api/v1/studies/",
+            headers=api,
+            files={"file": ("chest.png", png_bytes(width=next(widths)))},
+            timeout=20,
         ),
         "worklist": lambda: requests.get(f"{base}/", cookies=cookies, timeout=20, allow_redirects=False),
         "study page": lambda: requests.get(
@@ -86,7 +91,7 @@ def test_unreachable_database_answers_503_with_retry_after_then_recovers(
 ) -> None:
     ModelVersionFactory()
     integrator = IntegratorFactory()
-    token = Token.objects.create(user=integrator).key
+    token = AuthToken.objects.create(user=integrator)[1]
     cookies = _session_cookie(AdminFactory())
     study = StudyFactory(uploaded_by=integrator)
     calls = _requests(web, token, cookies, study)

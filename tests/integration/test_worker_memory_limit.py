@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from django.contrib.auth.models import Group, User
 from django.test import override_settings
+from knox.models import AuthToken
 from PIL import Image
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from diagnosis.models import Study
@@ -43,9 +43,10 @@ def _zero_png(side: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + ihdr + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
 
 
-def _small_png() -> bytes:
+def _small_png(seed: int = 0) -> bytes:
+    # A different seed makes a different file: the same file sent again would be a deduplicated retry.
     buffer = io.BytesIO()
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (256, 256), dtype=np.uint8)).save(buffer, format="PNG")
+    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (256, 256), dtype=np.uint8)).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
@@ -89,7 +90,7 @@ def test_a_decode_past_the_memory_limit_fails_its_study_and_the_next_one_complet
     integrator = User.objects.create_user("pacs-memory")
     integrator.groups.add(Group.objects.get(name="integrator"))
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=integrator).key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user=integrator)[1]}")
     env = {**worker_env, "PNEUMO_MAX_IMAGE_PIXELS": str(BIG_SIDE * BIG_SIDE + 1)}
 
     # 1. The child's peak address space with the model loaded and one small study screened, limit off.
@@ -109,7 +110,7 @@ def test_a_decode_past_the_memory_limit_fails_its_study_and_the_next_one_complet
     try:
         bomb = _finished(_upload(api, _zero_png(BIG_SIDE)), limited)
         child = _pool_child(limited)
-        after = _finished(_upload(api, _small_png()), limited)
+        after = _finished(_upload(api, _small_png(seed=1)), limited)
 
         assert (bomb.status, bomb.error, bomb.attempts) == ("failed", MEMORY_REFUSAL, 1), limited.log_tail()
         assert after.status == "completed"
