@@ -45,6 +45,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # HTTP hardening (issue 8): refuse oversized bodies from the headers alone, before CSRF or a view reads them;
+    # needs request.user, so it comes right after AuthenticationMiddleware.
+    "diagnosis.ops.body_limit.RequestBodyLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # AxesMiddleware should be the last middleware (django-axes docs).
@@ -138,6 +141,12 @@ AXES_RESET_ON_SUCCESS = True
 PNEUMO_MAX_UPLOAD_BYTES = env_int("PNEUMO_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
 PNEUMO_MAX_IMAGE_PIXELS = env_int("PNEUMO_MAX_IMAGE_PIXELS", 50_000_000)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# --- HTTP hardening (issue 8): request body limits ---
+# Every route but the upload routes takes at most this many bytes (forms, JSON); upload routes take
+# PNEUMO_MAX_UPLOAD_BYTES only from an authenticated caller (diagnosis.ops.body_limit).
+PNEUMO_MAX_BODY_BYTES = env_int("PNEUMO_MAX_BODY_BYTES", 64 * 1024)
+# Where Django spools uploads over FILE_UPLOAD_MAX_MEMORY_SIZE (default: the system's temporary folder).
+FILE_UPLOAD_TEMP_DIR = env_str("PNEUMO_UPLOAD_TEMP_DIR", "") or None
 FILE_UPLOAD_PERMISSIONS = 0o640
 
 # --- Models and ML ---------------------------------------------------------------------------------------------
