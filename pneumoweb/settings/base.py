@@ -41,6 +41,8 @@ MIDDLEWARE = [
     "diagnosis.ops.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # HTTP hardening (issue 8): no-store on every dynamic response (static files are answered above, by WhiteNoise).
+    "diagnosis.ops.middleware.NoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
