@@ -19,7 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from diagnosis import ml
-from diagnosis.exceptions import ModelArtifactError, UnreadableImageError
+from diagnosis.exceptions import ModelArtifactError, UnreadableImageError, public_message
 from diagnosis.models import AuditAction, ModelVersion, Prediction, Study
 from diagnosis.selectors.model_versions import model_version_shadows
 from diagnosis.services import dispatch
@@ -181,7 +181,7 @@ def study_mark_failed(*, study_id: UUID | str, reason: str, task_id: str = "") -
     updated = (
         Study.objects.filter(id=study_id)
         .exclude(status=Study.Status.COMPLETED)
-        .update(status=Study.Status.FAILED, error=reason[:2000], completed_at=timezone.now())
+        .update(status=Study.Status.FAILED, error=public_message(reason)[:2000], completed_at=timezone.now())
     )
     if updated:
         audit_record(

@@ -151,6 +151,12 @@ PNEUMO_MAX_BODY_BYTES = env_int("PNEUMO_MAX_BODY_BYTES", 64 * 1024)
 FILE_UPLOAD_TEMP_DIR = env_str("PNEUMO_UPLOAD_TEMP_DIR", "") or None
 FILE_UPLOAD_PERMISSIONS = 0o640
 
+# --- HTTP hardening (issue 8): internals (diagnosis.ops.access) ---
+# /metrics answers the bearer token or the listed client addresses/networks; /readyz shows anonymous callers only
+# ready / not ready, and its details to staff or the token.
+PNEUMO_METRICS_TOKEN = env_secret("PNEUMO_METRICS_TOKEN", default="")
+PNEUMO_METRICS_ALLOWED_IPS = env_list("PNEUMO_METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+
 # --- Models and ML ---------------------------------------------------------------------------------------------
 PNEUMO_MODEL_DIR = Path(env_str("PNEUMO_MODEL_DIR", str(VAR_DIR / "models")))
 PNEUMO_DEFAULT_TARGET_SENSITIVITY = float(env_str("PNEUMO_TARGET_SENSITIVITY", "0.95"))
