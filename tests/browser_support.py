@@ -57,3 +57,25 @@ def page(browser: Any) -> Iterator[Any]:
 def screenshot(page: Any, name: str) -> None:
     SCREENS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENS / name), full_page=True)
+
+
+def watch_csp_violations(page: Any) -> list[str]:
+    """Collect Content-Security-Policy violations of every page this tab loads from now on.
+
+    Two witnesses: the ``securitypolicyviolation`` events (an init script, which the policy itself does not
+    block) and Chromium's console errors ("Refused to ... because it violates the following Content Security
+    Policy directive").
+    """
+    seen: list[str] = []
+    page.add_init_script(
+        "document.addEventListener('securitypolicyviolation', e => console.error("
+        "'CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI));"
+    )
+
+    def on_console(message: Any) -> None:
+        text = message.text
+        if "CSP violation" in text or "Content Security Policy" in text:
+            seen.append(text)
+
+    page.on("console", on_console)
+    return seen

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 
 from pneumoweb.env import env_bool, env_int, env_list, env_secret, env_str
 
@@ -34,6 +35,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI assets served locally: no CDN on a hospital network
     "axes",
+    "csp",  # django-csp: Content-Security-Policy header (its system checks catch settings of the old format)
     "diagnosis",
 ]
 
@@ -43,6 +45,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # HTTP hardening (issue 8): no-store on every dynamic response (static files are answered above, by WhiteNoise).
     "diagnosis.ops.middleware.NoStoreMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -132,6 +135,24 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env_int("PNEUMO_SESSION_SECONDS", 8 * 3600)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# --- HTTP hardening (issue 8): Content-Security-Policy (django-csp 4, https://django-csp.readthedocs.io/) ---
+# Scripts only from our own static files: no inline script, no event-handler attributes, no eval; a test scans
+# templates/ for them. Styles allow inline: the admin's and Swagger UI's <style> blocks and a few computed widths
+# (style attributes cannot run code). Nothing may frame the site, and forms post only to it.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 # django-axes: lock an account+address after repeated failed logins (https://django-axes.readthedocs.io/).
 AXES_FAILURE_LIMIT = env_int("PNEUMO_LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = 0.25  # hours

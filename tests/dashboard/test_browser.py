@@ -18,7 +18,7 @@ from django.utils import timezone
 from PIL import Image
 
 from diagnosis.models import Review, Study
-from tests.browser_support import screenshot
+from tests.browser_support import screenshot, watch_csp_violations
 from tests.factories import TEST_PASSWORD, ModelVersionFactory, PredictionFactory, RadiologistFactory, StudyFactory
 
 pytestmark = pytest.mark.browser
@@ -131,6 +131,7 @@ def test_radiologist_opens_a_study_adjusts_the_heatmap_and_overrides_the_ai(
         error="The DICOM file has no pixel data, so it cannot be screened.",
     )
 
+    csp_violations = watch_csp_violations(page)
     log_in(page, live_server.url, radiologist.username)
 
     assert page.locator("#worklist-rows tr[data-study-id]").count() == 5
@@ -153,6 +154,8 @@ def test_radiologist_opens_a_study_adjusts_the_heatmap_and_overrides_the_ai(
 
     assert computed(page, "#heatmap-layer", "opacity") == "0.4"
     screenshot(page, "study.png")
+    # Worklist, login and study pages ran their scripts under the Content-Security-Policy without a refusal.
+    assert csp_violations == []
     page.locator("#heatmap-opacity").fill("80")
     assert computed(page, "#heatmap-layer", "opacity") == "0.8"
     assert page.locator("#heatmap-opacity-value").inner_text() == "80 %"
