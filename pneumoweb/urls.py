@@ -17,3 +17,9 @@ urlpatterns = [
     path("api/", include("diagnosis.api.urls")),  # REST API v1, OpenAPI schema and docs
     path("", include("diagnosis.dashboard.urls")),
 ]
+
+# JSON under /api/, Django's pages elsewhere (a malformed study id matches no URL: 404 JSON, not an HTML page).
+handler400 = "diagnosis.api.exceptions.bad_request"
+handler403 = "diagnosis.api.exceptions.permission_denied"
+handler404 = "diagnosis.api.exceptions.not_found"
+handler500 = "diagnosis.api.exceptions.server_error"

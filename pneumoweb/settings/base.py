@@ -270,6 +270,11 @@ SPECTACULAR_SETTINGS = {
         "ModelVersionStatusEnum": "diagnosis.models.ModelVersion.Status",
         "FindingEnum": "diagnosis.models.Review.Finding",
     },
+    # HTTP hardening (issue 8): 401/413/503 answered outside the views, documented on every operation.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "diagnosis.api.schema.add_common_error_responses",
+    ],
 }
 
 # --- Logging: structured (JSON lines) with request and task ids -----------------------------------------------
