@@ -104,14 +104,18 @@ class Nginx:
         self.workdir, self.port = workdir, free_port()
         self.log = workdir / "nginx-error.log"
         conf = NGINX_CONF.read_text()
+        for anchor in ("listen 80;", "server web:8000;", "client_max_body_size 51m;", "access_log /var/log/nginx/"):
+            assert anchor in conf, f"deploy/nginx.conf no longer has {anchor!r}: update tests/http/servers.py"
         conf = conf.replace("listen 80;", f"listen 127.0.0.1:{self.port};")
         conf = conf.replace("server web:8000;", f"server 127.0.0.1:{upstream_port};")
         conf = conf.replace("client_max_body_size 51m;", f"client_max_body_size {client_max_body_size};")
-        # Run unprivileged, with every path inside the test's folder.
+        # Every file nginx writes goes inside the test's folder.
         prefix = workdir / "nginx"
         for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (prefix / sub).mkdir(parents=True, exist_ok=True)
-        head = f"daemon off;\npid {prefix / 'nginx.pid'};\nerror_log {self.log} info;\n# test paths\n"
+        head = f"daemon off;\npid {prefix / 'nginx.pid'};\nerror_log {self.log} info;\n"
+        if os.geteuid() == 0:
+            head += "user root;\n"  # its workers must reach the test's (private) temporary folders
         conf = conf.replace("# --- process (replaced by tests) ---", head)
         conf = conf.replace(
             "access_log /var/log/nginx/access.log;",
