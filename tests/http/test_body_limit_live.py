@@ -91,16 +91,16 @@ def post_large_multipart(port: int, path: str, extra_headers: str = "") -> tuple
     return status, answer
 
 
-@pytest.fixture
-def spool_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "upload-spool"
-    folder.mkdir()
-    return folder
+@pytest.fixture(scope="module")
+def spool_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("upload-spool")
 
 
-@pytest.fixture
-def server(tmp_path: Path, spool_dir: Path) -> Iterator[Gunicorn]:
-    gunicorn = Gunicorn(tmp_path, workers=1, env={"PNEUMO_UPLOAD_TEMP_DIR": str(spool_dir)}).start()
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, spool_dir: Path, django_db_setup: None) -> Iterator[Gunicorn]:
+    # One server for the module; django_db_setup first, so it is pointed at the test database.
+    workdir = tmp_path_factory.mktemp("gunicorn")
+    gunicorn = Gunicorn(workdir, workers=1, env={"PNEUMO_UPLOAD_TEMP_DIR": str(spool_dir)}).start()
     yield gunicorn
     gunicorn.stop()
 

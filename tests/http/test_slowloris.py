@@ -10,14 +10,14 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
 from tests.http.servers import Gunicorn, Nginx
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+# /healthz touches no database: the servers need none, and one pair serves the whole module.
+pytestmark = pytest.mark.integration
 
 WORKERS = 2
 SLOW_CONNECTIONS = 4  # more than the workers
@@ -65,19 +65,21 @@ def healthz(url: str) -> int:
     return requests.get(f"{url}/healthz", timeout=PROBE_TIMEOUT_S).status_code
 
 
-@pytest.fixture
-def gunicorn(tmp_path: Path) -> Iterator[Gunicorn]:
-    server = Gunicorn(tmp_path, workers=WORKERS, timeout=30).start()
+@pytest.fixture(scope="module")
+def gunicorn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gunicorn]:
+    server = Gunicorn(tmp_path_factory.mktemp("gunicorn"), workers=WORKERS, timeout=30).start()
     assert healthz(server.url) == 200
     yield server
     server.stop()
 
 
-@pytest.fixture
-def nginx(tmp_path: Path, gunicorn: Gunicorn) -> Iterator[Nginx]:
+@pytest.fixture(scope="module")
+def nginx(tmp_path_factory: pytest.TempPathFactory, gunicorn: Gunicorn) -> Iterator[Nginx]:
     if Nginx.binary() is None:
         pytest.fail("nginx is not installed: `make test` installs Debian's nginx (make nginx)")
-    proxy = Nginx(tmp_path, upstream_port=gunicorn.port, client_max_body_size=51 * 1024 * 1024).start()
+    proxy = Nginx(
+        tmp_path_factory.mktemp("nginx"), upstream_port=gunicorn.port, client_max_body_size=51 * 1024 * 1024
+    ).start()
     assert healthz(proxy.url) == 200
     yield proxy
     proxy.stop()
@@ -86,6 +88,8 @@ def nginx(tmp_path: Path, gunicorn: Gunicorn) -> Iterator[Nginx]:
 def test_without_nginx_slow_clients_starve_gunicorn(gunicorn: Gunicorn) -> None:
     with Slowloris(gunicorn.port, SLOW_CONNECTIONS), pytest.raises(requests.exceptions.Timeout):
         healthz(gunicorn.url)
+    # Once the slow clients are gone the workers are free again (the next tests share this server).
+    assert healthz(gunicorn.url) == 200
 
 
 def test_through_nginx_healthz_keeps_answering_under_slow_clients(nginx: Nginx) -> None:
