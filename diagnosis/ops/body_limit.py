@@ -87,8 +87,8 @@ def _refuse(request: HttpRequest, *, status: int, detail: str, extra: dict[str, 
         response: HttpResponse = JsonResponse(body, status=status)
     else:
         response = HttpResponse(detail, status=status, content_type="text/plain; charset=utf-8")
-    # The body was never read: the connection cannot carry another request.
-    response["Connection"] = "close"
+    # No "Connection: close" here: WSGI forbids hop-by-hop headers from the app (runserver asserts on it).
+    # The unread body is the server's to discard: gunicorn's sync workers close every connection after one answer.
     return response
 
 
