@@ -57,6 +57,21 @@ def test_a_long_api_url_that_reaches_django_answers_json(radiologist_client: API
     assert response.json() == {"detail": "Not found."}
 
 
+@pytest.mark.django_db
+def test_the_schema_documents_the_error_answers_of_every_operation(anonymous_client: APIClient) -> None:
+    schema = anonymous_client.get("/api/schema/", {"format": "json"}).json()
+    error = {"$ref": "#/components/schemas/Error"}
+    operations = [(path, method, op) for path, ops in schema["paths"].items() for method, op in ops.items()]
+    assert len(operations) == 8
+    for path, method, operation in operations:
+        expected = {"401", "503"} | ({"413"} if method == "post" else set())
+        if "{id}" in path:
+            expected.add("404")
+        for status in expected:
+            content = operation["responses"].get(status, {}).get("content", {})
+            assert content.get("application/json", {}).get("schema") == error, (method, path, status)
+
+
 def schemathesis_binary() -> str:
     found = shutil.which("schemathesis") or str(Path(sys.executable).with_name("schemathesis"))
     if not Path(found).exists():
