@@ -79,3 +79,17 @@ def watch_csp_violations(page: Any) -> list[str]:
 
     page.on("console", on_console)
     return seen
+
+
+def wait_until(page: Any, expression: str, *, timeout_ms: int = TIMEOUT_MS) -> None:
+    """Wait until a JavaScript expression is truthy in the page.
+
+    Playwright's ``wait_for_function`` re-evaluates its string with ``eval`` inside the page, which the
+    Content-Security-Policy refuses (no 'unsafe-eval') as soon as the first check is false. ``page.evaluate``
+    goes through the DevTools protocol, which the policy does not govern.
+    """
+    for _ in range(max(timeout_ms // 50, 1)):
+        if page.evaluate(expression):
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError(f"not true within {timeout_ms} ms: {expression}")

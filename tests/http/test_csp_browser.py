@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser_support import watch_csp_violations
+from tests.browser_support import wait_until, watch_csp_violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -26,5 +26,5 @@ def test_the_witness_sees_a_violation(live_server: Any, page: Any, settings: Any
     settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": ["'self'"], "script-src": ["'none'"]}}
     violations = watch_csp_violations(page)
     page.goto(f"{live_server.url}/api/docs/")
-    page.wait_for_function("document.readyState === 'complete'")
+    wait_until(page, "document.readyState === 'complete'")
     assert any("script-src" in text for text in violations), violations
