@@ -23,7 +23,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_database_url() -> str:
+def subprocess_database_url() -> str:
     """The database pytest-django created, for a server subprocess to share with the test."""
     db = settings.DATABASES["default"]
     auth = f"{db['USER']}:{db['PASSWORD']}" if db.get("PASSWORD") else db["USER"]
@@ -65,7 +65,7 @@ class Gunicorn:
         self.env.update(
             {
                 "DJANGO_SETTINGS_MODULE": "pneumoweb.settings.test",
-                "DATABASE_URL": test_database_url(),
+                "DATABASE_URL": subprocess_database_url(),
                 "PNEUMO_CELERY_EAGER": "0",
                 "PNEUMO_STORAGE_DIR": str(workdir / "storage"),
                 "PNEUMO_VAR_DIR": str(workdir / "var"),
