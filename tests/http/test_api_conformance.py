@@ -86,6 +86,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     api_client_for: Callable[[Any], APIClient],
     integrator: Any,
     enqueue: Any,
+    tmp_path: Path,
 ) -> None:
     # One caller with both roles, so the review endpoint is exercised beyond its 403.
     integrator.groups.add(Group.objects.get_or_create(name="radiologist")[0])
@@ -122,6 +123,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
         capture_output=True,
         text=True,
         timeout=TIMEOUT_SECONDS,
+        cwd=tmp_path,  # schemathesis keeps a .schemathesis/ folder in its working directory
         env=env,
     )
     output = result.stdout[-6000:] + result.stderr[-2000:]
