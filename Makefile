@@ -9,13 +9,15 @@ export DJANGO_SETTINGS_MODULE ?= pneumoweb.settings.local
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/pneumoweb
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: help venv venv-dev run web worker migrate admin demo-model lint test test-fast browser services bench clean
+.PHONY: help venv venv-dev run web worker migrate admin demo-model lint test test-fast browser nginx services bench \
+	audit-deps clean
 
 help:
 	@echo "make run    - set up and start web server + Celery worker (SQLite, no broker server needed)"
 	@echo "make lint   - ruff (lint + format check), mypy and the import contracts (lint-imports)"
 	@echo "make test   - make lint, then the whole test suite (PostgreSQL, Redis, a real worker, Chromium)"
 	@echo "make bench  - end-to-end and model-only timings against a live server and worker"
+	@echo "make audit-deps - pip-audit of requirements.txt (needs a vulnerability database: run before a release)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +57,13 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "Browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
 
+# The slowloris test runs deploy/nginx.conf in front of gunicorn with Debian's nginx (as docker-compose does).
+nginx:
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null \
+	    && { service nginx stop >/dev/null 2>&1 || true; }; \
+	  else echo "The slowloris test needs Debian's nginx: sudo apt-get install nginx"; exit 1; fi; }
+
 services:
 	@bash scripts/ensure-services.sh
 
@@ -65,7 +74,7 @@ lint: venv-dev
 	DJANGO_SETTINGS_MODULE=pneumoweb.settings.test $(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint venv-dev browser services
+test: lint venv-dev browser nginx services
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 	DJANGO_SETTINGS_MODULE=pneumoweb.settings.test \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -76,6 +85,12 @@ test-fast: venv-dev
 bench: venv-dev services
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+
+# Known vulnerabilities of the pinned runtime dependencies (PyPI's advisory database, via pip-audit). It needs
+# network access to that database: run it before every release, where the network allows. --strict: a package
+# it cannot look up fails the run (without it, an unreachable database still prints "No known vulnerabilities").
+audit-deps: venv-dev
+	$(BIN)/pip-audit --requirement requirements.txt --strict --progress-spinner off --desc on
 
 clean:
 	rm -rf var/ .pytest_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.db import InterfaceError, OperationalError
@@ -17,6 +18,19 @@ except ImportError:  # pragma: no cover - psycopg is in requirements.txt
 DATABASE_RETRY_AFTER_SECONDS = 5
 DATABASE_UNAVAILABLE_MESSAGE = "The service is temporarily unavailable (its database cannot be reached). Please retry."
 
+# An absolute filesystem path of two or more parts ("/var/lib/pneumoweb/models/v1/model.keras"), not part of a URL.
+_SERVER_PATH = re.compile(r"(?<![\w:/.~-])/(?:[^\s/'\"()\[\]<>,;:]+/)+([^\s/'\"()\[\]<>,;:]*)")
+
+
+def public_message(text: str) -> str:
+    """``text`` without server paths, for a user to read: each absolute path becomes ``…/<its last part>``.
+
+    Exception messages (``OSError``, mlcore's artifact errors) name files by their full path; users need to know
+    which file, not where the server keeps it. Apply it where an error becomes user-facing: stored on a study or a
+    training run, or shown in a page or an admin message.
+    """
+    return _SERVER_PATH.sub(lambda match: f"…/{match.group(1)}" if match.group(1) else "…/", text)
+
 
 class ApplicationError(Exception):
     status_code = 400
@@ -24,8 +38,8 @@ class ApplicationError(Exception):
     retry_after_seconds: int | None = None
 
     def __init__(self, message: str, *, extra: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
+        super().__init__(message)  # str(exc), for logs, keeps the full text
+        self.message = public_message(message)  # shown to users: API detail, pages, admin messages, study errors
         self.extra = extra or {}
 
 

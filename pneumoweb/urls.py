@@ -6,9 +6,6 @@ from django.urls import include, path
 
 from diagnosis.ops import health, prometheus
 
-# An unreachable database answers 503 + Retry-After (see diagnosis.ops.errors), every other error the usual 500.
-handler500 = "diagnosis.ops.errors.server_error"
-
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
@@ -20,3 +17,11 @@ urlpatterns = [
     path("api/", include("diagnosis.api.urls")),  # REST API v1, OpenAPI schema and docs
     path("", include("diagnosis.dashboard.urls")),
 ]
+
+# JSON under /api/, Django's pages elsewhere (a malformed study id matches no URL: 404 JSON, not an HTML page).
+handler400 = "diagnosis.api.exceptions.bad_request"
+handler403 = "diagnosis.api.exceptions.permission_denied"
+handler404 = "diagnosis.api.exceptions.not_found"
+# An unreachable database answers 503 + Retry-After (see diagnosis.ops.errors), every other error a 500 (JSON under
+# /api/).
+handler500 = "diagnosis.ops.errors.server_error"

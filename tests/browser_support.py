@@ -57,3 +57,39 @@ def page(browser: Any) -> Iterator[Any]:
 def screenshot(page: Any, name: str) -> None:
     SCREENS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENS / name), full_page=True)
+
+
+def watch_csp_violations(page: Any) -> list[str]:
+    """Collect Content-Security-Policy violations of every page this tab loads from now on.
+
+    Two witnesses: the ``securitypolicyviolation`` events (an init script, which the policy itself does not
+    block) and Chromium's console errors ("Refused to ... because it violates the following Content Security
+    Policy directive").
+    """
+    seen: list[str] = []
+    page.add_init_script(
+        "document.addEventListener('securitypolicyviolation', e => console.error("
+        "'CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI));"
+    )
+
+    def on_console(message: Any) -> None:
+        text = message.text
+        if "CSP violation" in text or "Content Security Policy" in text:
+            seen.append(text)
+
+    page.on("console", on_console)
+    return seen
+
+
+def wait_until(page: Any, expression: str, *, timeout_ms: int = TIMEOUT_MS) -> None:
+    """Wait until a JavaScript expression is truthy in the page.
+
+    Playwright's ``wait_for_function`` re-evaluates its string with ``eval`` inside the page, which the
+    Content-Security-Policy refuses (no 'unsafe-eval') as soon as the first check is false. ``page.evaluate``
+    goes through the DevTools protocol, which the policy does not govern.
+    """
+    for _ in range(max(timeout_ms // 50, 1)):
+        if page.evaluate(expression):
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError(f"not true within {timeout_ms} ms: {expression}")

@@ -1,7 +1,10 @@
-"""One exception handler for the API: domain errors become 4xx JSON with a readable ``detail``.
+"""Errors of the API are JSON, always.
 
-Errors that pass (database unreachable, storage full) carry ``Retry-After``; the database's own message (host,
-port, driver text) never reaches the client.
+Domain errors go through DRF's exception handler and become 4xx JSON with a readable ``detail``; errors that pass
+(database unreachable, storage full) carry ``Retry-After``, and the database's own message (host, port, driver
+text) never reaches the client. The answers Django gives before or outside DRF (no URL matched, e.g. a malformed
+study id; a bad request) come from the project's ``handler404``/``handler400``/``handler403``, which answer JSON
+under ``/api/``; ``handler500`` is ``diagnosis.ops.errors.server_error``.
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
 
@@ -40,3 +45,25 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
         )
     return exception_handler(exc, context)
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path_info.startswith("/api/")
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse({"detail": "Bad request."}, status=400)
+    return defaults.bad_request(request, exception)  # type: ignore[arg-type]
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse({"detail": "You do not have permission to perform this action."}, status=403)
+    return defaults.permission_denied(request, exception)  # type: ignore[arg-type]

@@ -161,6 +161,7 @@ class StudyListCreateApi(APIView):
             400: _error("Invalid filter value."),
             401: UNAUTHENTICATED,
             403: FORBIDDEN,
+            404: _error("No such page (`page` past the last one, or not a positive number)."),
         },
     )
     def get(self, request: Request) -> Response:

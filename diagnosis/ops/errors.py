@@ -51,4 +51,8 @@ def server_error(request: HttpRequest) -> HttpResponse:
     """``handler500``: called by Django while the uncaught exception is being handled (``sys.exc_info()``)."""
     if database_unavailable(sys.exc_info()[1]):
         return service_unavailable(request)
+    if request.path_info.startswith("/api/"):  # the API answers JSON, always
+        return JsonResponse(
+            {"detail": "Server error. The team can find it in the logs by its X-Request-ID."}, status=500
+        )
     return defaults.server_error(request)

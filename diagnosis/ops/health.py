@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -13,8 +14,11 @@ from django.http import HttpRequest, JsonResponse
 
 from diagnosis import ml
 from diagnosis.exceptions import ModelArtifactError
+from diagnosis.ops.access import may_see_internals
 from diagnosis.selectors.model_versions import model_version_serving
 from diagnosis.selectors.workers import worker_live_count
+
+logger = logging.getLogger(__name__)
 
 WORKER_FRESH_SECONDS = 60
 MIN_FREE_INODES = 1000
@@ -94,4 +98,15 @@ def readyz(request: HttpRequest) -> JsonResponse:
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported as such
             checks[name] = f"error: {exc}"
     ready = all(value.startswith("ok") for value in checks.values())
-    return JsonResponse({"status": "ready" if ready else "not ready", "checks": checks}, status=200 if ready else 503)
+    return _readiness_response(request, ready=ready, checks=checks)
+
+
+def _readiness_response(request: HttpRequest, *, ready: bool, checks: dict[str, str]) -> JsonResponse:
+    """Anonymous callers (probes, the internet) learn ready or not; hosts, ports and errors are for staff/token."""
+    body: dict[str, object] = {"status": "ready" if ready else "not ready"}
+    if may_see_internals(request):
+        body["checks"] = checks
+    elif not ready:
+        failing = {name: value for name, value in checks.items() if not value.startswith("ok")}
+        logger.warning("Not ready: %s", failing)  # the details stay in the server's log
+    return JsonResponse(body, status=200 if ready else 503)

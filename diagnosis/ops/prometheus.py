@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from diagnosis.models import Prediction, Study
+from diagnosis.ops.access import may_read_metrics
 
 INFERENCE_BUCKETS_S = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 QUEUE_WAIT_BUCKETS_S = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0)
@@ -88,4 +89,9 @@ _registry.register(DatabaseCollector())
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
+    if not may_read_metrics(request):
+        # Counts of studies and model versions are internal: a bearer token or an allow-listed address only.
+        response = HttpResponse("Forbidden: /metrics needs the metrics token.\n", status=403, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
     return HttpResponse(generate_latest(_registry), content_type=CONTENT_TYPE_LATEST)

@@ -19,7 +19,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from diagnosis import ml
-from diagnosis.exceptions import ModelArtifactError, StorageError, UnreadableImageError
+from diagnosis.exceptions import ModelArtifactError, StorageError, UnreadableImageError, public_message
 from diagnosis.models import AuditAction, ModelVersion, Prediction, Study
 from diagnosis.selectors.model_versions import model_version_is_refused_demo, model_version_shadows
 from diagnosis.services import dispatch
@@ -266,7 +266,7 @@ def study_mark_failed(*, study_id: UUID | str, reason: str, task_id: str = "") -
     updated = (
         Study.objects.filter(id=study_id)
         .exclude(status=Study.Status.COMPLETED)
-        .update(status=Study.Status.FAILED, error=reason[:2000], completed_at=timezone.now())
+        .update(status=Study.Status.FAILED, error=public_message(reason)[:2000], completed_at=timezone.now())
     )
     if updated:
         audit_record(

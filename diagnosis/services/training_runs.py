@@ -19,7 +19,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from diagnosis import ml
-from diagnosis.exceptions import ModelVersionError, TrainingCancelledError
+from diagnosis.exceptions import ModelVersionError, TrainingCancelledError, public_message
 from diagnosis.models import AuditAction, ModelVersion, TrainingRun
 from diagnosis.services import dispatch
 from diagnosis.services.audit import audit_record
@@ -223,6 +223,7 @@ def _finish(
     run = _lock_if_running(run_id)
     if run is None:
         return
+    reason = public_message(reason)  # shown on the run's admin page: no server paths
     run.status, run.error, run.finished_at, run.model_version = status, reason[:5000], timezone.now(), model_version
     run.eta_seconds = None
     run.save(update_fields=["status", "error", "finished_at", "model_version", "eta_seconds"])

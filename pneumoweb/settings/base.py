@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 
 from pneumoweb.env import env_bool, env_int, env_key_id, env_keyring, env_list, env_secret, env_str
 
@@ -35,6 +36,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI assets served locally: no CDN on a hospital network
     "axes",
+    "csp",  # django-csp: Content-Security-Policy header (its system checks catch settings of the old format)
     "diagnosis",
 ]
 
@@ -42,10 +44,16 @@ MIDDLEWARE = [
     "diagnosis.ops.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # HTTP hardening (issue 8): no-store on every dynamic response (static files are answered above, by WhiteNoise).
+    "diagnosis.ops.middleware.NoStoreMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # HTTP hardening (issue 8): refuse oversized bodies from the headers alone, before CSRF or a view reads them;
+    # needs request.user, so it comes right after AuthenticationMiddleware.
+    "diagnosis.ops.body_limit.RequestBodyLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # AxesMiddleware should be the last middleware (django-axes docs).
@@ -128,6 +136,24 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env_int("PNEUMO_SESSION_SECONDS", 8 * 3600)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# --- HTTP hardening (issue 8): Content-Security-Policy (django-csp 4, https://django-csp.readthedocs.io/) ---
+# Scripts only from our own static files: no inline script, no event-handler attributes, no eval; a test scans
+# templates/ for them. Styles allow inline: the admin's and Swagger UI's <style> blocks and a few computed widths
+# (style attributes cannot run code). Nothing may frame the site, and forms post only to it.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 # django-axes: lock an account+address after repeated failed logins (https://django-axes.readthedocs.io/).
 AXES_COOLOFF_TIME = 0.25  # hours
 AXES_RESET_ON_SUCCESS = True
@@ -180,7 +206,19 @@ PNEUMO_MAX_IMAGE_PIXELS = env_int("PNEUMO_MAX_IMAGE_PIXELS", 50_000_000)
 # The same file from the same uploader within this window is a retry: it gets the existing study, not a second one.
 PNEUMO_UPLOAD_DEDUPE_SECONDS = env_int("PNEUMO_UPLOAD_DEDUPE_SECONDS", 600)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# --- HTTP hardening (issue 8): request body limits ---
+# Every route but the upload routes takes at most this many bytes (forms, JSON); upload routes take
+# PNEUMO_MAX_UPLOAD_BYTES only from an authenticated caller (diagnosis.ops.body_limit).
+PNEUMO_MAX_BODY_BYTES = env_int("PNEUMO_MAX_BODY_BYTES", 64 * 1024)
+# Where Django spools uploads over FILE_UPLOAD_MAX_MEMORY_SIZE (default: the system's temporary folder).
+FILE_UPLOAD_TEMP_DIR = env_str("PNEUMO_UPLOAD_TEMP_DIR", "") or None
 FILE_UPLOAD_PERMISSIONS = 0o640
+
+# --- HTTP hardening (issue 8): internals (diagnosis.ops.access) ---
+# /metrics answers the bearer token or the listed client addresses/networks; /readyz shows anonymous callers only
+# ready / not ready, and its details to staff or the token.
+PNEUMO_METRICS_TOKEN = env_secret("PNEUMO_METRICS_TOKEN", default="")
+PNEUMO_METRICS_ALLOWED_IPS = env_list("PNEUMO_METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
 
 # --- Models and ML ---------------------------------------------------------------------------------------------
 PNEUMO_MODEL_DIR = Path(env_str("PNEUMO_MODEL_DIR", str(VAR_DIR / "models")))
@@ -308,6 +346,11 @@ SPECTACULAR_SETTINGS = {
         "ModelVersionStatusEnum": "diagnosis.models.ModelVersion.Status",
         "FindingEnum": "diagnosis.models.Review.Finding",
     },
+    # HTTP hardening (issue 8): 401/413/503 answered outside the views, documented on every operation.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "diagnosis.api.schema.add_common_error_responses",
+    ],
 }
 
 # --- Logging: structured (JSON lines) with request and task ids -----------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
 
-from pneumoweb.env import env_bool, env_key_id, env_keyring, env_secret
+from pneumoweb.env import env_bool, env_int, env_key_id, env_keyring, env_secret
 
 from .base import *  # noqa: F403
 from .base import DATABASES, DEV_AUDIT_KEY_ID, REDIS_URL
@@ -26,3 +26,15 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Demo model (issue 8, auth helper): never serve an untrained model unless an operator says so ---------------
 PNEUMO_ALLOW_DEMO_MODEL = env_bool("PNEUMO_ALLOW_DEMO_MODEL", default=False)
+
+# --- HTTP hardening (issue 8): transport (https://docs.djangoproject.com/en/5.2/ref/middleware/#http-strict-transport-security)
+# TLS ends at nginx or at the hospital's load balancer in front of it, which says so in X-Forwarded-Proto
+# (SECURE_PROXY_SSL_HEADER above; deploy/nginx.conf forwards it). Plain-HTTP requests are redirected to HTTPS,
+# except the probes and the metrics scrape, which come over plain HTTP from inside the network.
+SECURE_SSL_REDIRECT = env_bool("PNEUMO_SSL_REDIRECT", default=True)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+# One year, the subdomains too, and the preload flag (browsers' preload lists still need a manual submission).
+# Set PNEUMO_HSTS_SECONDS=0 for a site that must stay reachable over plain HTTP.
+SECURE_HSTS_SECONDS = env_int("PNEUMO_HSTS_SECONDS", 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("PNEUMO_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env_bool("PNEUMO_HSTS_PRELOAD", default=True)

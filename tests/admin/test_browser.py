@@ -24,7 +24,7 @@ from diagnosis.models import ModelVersion, TrainingRun
 from diagnosis.services.model_registration import model_version_register
 from diagnosis.services.model_versions import model_version_activate
 from tests.admin.conftest import reviewed_prediction
-from tests.browser_support import screenshot
+from tests.browser_support import screenshot, wait_until, watch_csp_violations
 from tests.factories import TEST_PASSWORD, AdminFactory, ModelVersionFactory, RadiologistFactory
 
 pytestmark = pytest.mark.browser
@@ -145,6 +145,7 @@ def test_admin_reviews_versions_and_the_ab_report_and_cancels_a_training_run(
     live_server: Any, page: Any, lifecycle: dict[str, Any]
 ) -> None:
     serving, shadow, truth = lifecycle["serving"], lifecycle["shadow"], lifecycle["truth"]
+    csp_violations = watch_csp_violations(page)
     log_in(page, live_server.url)
 
     page.goto(live_server.url + reverse("admin:diagnosis_modelversion_changelist"))
@@ -159,8 +160,8 @@ def test_admin_reviews_versions_and_the_ab_report_and_cancels_a_training_run(
     # The version page: validation metrics with intervals from the artifact, live rates computed here.
     serving_row.get_by_role("link", name="resnet50-v7").click()
     page.wait_for_url(re.compile(r"/modelversion/\d+/change/$"))
-    page.wait_for_function(
-        "Array.from(document.querySelectorAll('#plots img')).every(img => img.complete && img.naturalWidth > 0)"
+    wait_until(
+        page, "Array.from(document.querySelectorAll('#plots img')).every(img => img.complete && img.naturalWidth > 0)"
     )
     assert page.locator("#plots img").count() == 2
     assert cell(page, "#validation-metrics tr[data-metric='AUC-ROC'] td") == "0.973 (95% CI 0.958–0.986)"
@@ -205,6 +206,7 @@ def test_admin_reviews_versions_and_the_ab_report_and_cancels_a_training_run(
     assert cell(page, "#traffic-total") == "90 %"
     page.get_by_label("Share of resnet50-v8-candidate").fill("10")
     assert cell(page, "#traffic-total") == "100 %"
+    assert csp_violations == []  # every admin page so far ran under the Content-Security-Policy
     screenshot(page, "admin-traffic.png")
     page.locator("#traffic-submit").click()
     page.locator(".messagelist").wait_for()

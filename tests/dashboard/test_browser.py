@@ -18,7 +18,7 @@ from django.utils import timezone
 from PIL import Image
 
 from diagnosis.models import Review, Study
-from tests.browser_support import screenshot
+from tests.browser_support import screenshot, wait_until, watch_csp_violations
 from tests.factories import TEST_PASSWORD, ModelVersionFactory, PredictionFactory, RadiologistFactory, StudyFactory
 
 pytestmark = pytest.mark.browser
@@ -131,6 +131,7 @@ def test_radiologist_opens_a_study_adjusts_the_heatmap_and_overrides_the_ai(
         error="The DICOM file has no pixel data, so it cannot be screened.",
     )
 
+    csp_violations = watch_csp_violations(page)
     log_in(page, live_server.url, radiologist.username)
 
     assert page.locator("#worklist-rows tr[data-study-id]").count() == 5
@@ -142,9 +143,10 @@ def test_radiologist_opens_a_study_adjusts_the_heatmap_and_overrides_the_ai(
 
     page.locator(f"#study-{positive.id} a.study-link").click()
     page.wait_for_url(f"{live_server.url}/studies/{positive.id}/")
-    page.wait_for_function(
+    wait_until(
+        page,
         "['xray-image', 'heatmap-layer'].every(id => { const i = document.getElementById(id);"
-        " return i.complete && i.naturalWidth > 0; })"
+        " return i.complete && i.naturalWidth > 0; })",
     )
     assert page.locator("#unvalidated-banner").is_visible()
     assert page.locator("#ai-probability").inner_text() == "87.3 %"
@@ -153,6 +155,8 @@ def test_radiologist_opens_a_study_adjusts_the_heatmap_and_overrides_the_ai(
 
     assert computed(page, "#heatmap-layer", "opacity") == "0.4"
     screenshot(page, "study.png")
+    # Worklist, login and study pages ran their scripts under the Content-Security-Policy without a refusal.
+    assert csp_violations == []
     page.locator("#heatmap-opacity").fill("80")
     assert computed(page, "#heatmap-layer", "opacity") == "0.8"
     assert page.locator("#heatmap-opacity-value").inner_text() == "80 %"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -16,6 +17,15 @@ from tests.factories import ModelVersionFactory, PredictionFactory, StudyFactory
 
 pytestmark = pytest.mark.django_db
 
+# The readiness details are for staff or the metrics token (anonymous callers see only ready / not ready).
+OPS_TOKEN = "ops-token-for-tests"
+OPS = f"Bearer {OPS_TOKEN}"
+
+
+@pytest.fixture(autouse=True)
+def _metrics_token(settings: Any) -> None:
+    settings.PNEUMO_METRICS_TOKEN = OPS_TOKEN
+
 
 def test_healthz_answers_without_touching_anything() -> None:
     response = Client().get("/healthz")
@@ -23,7 +33,7 @@ def test_healthz_answers_without_touching_anything() -> None:
 
 
 def test_readyz_is_not_ready_without_worker_or_model() -> None:
-    response = Client().get("/readyz")
+    response = Client().get("/readyz", HTTP_AUTHORIZATION=OPS)
     assert response.status_code == 503
     checks = response.json()["checks"]
     assert checks["database"] == "ok"
@@ -35,19 +45,19 @@ def test_readyz_is_ready_with_a_live_worker_and_an_intact_model(tmp_path: Path) 
     weights.write_bytes(b"pretend weights")
     version = ModelVersionFactory(path=str(tmp_path), sha256=hashlib.sha256(b"pretend weights").hexdigest())
     WorkerHeartbeat.objects.create(hostname="w1@host", started_at=timezone.now(), last_seen=timezone.now())
-    response = Client().get("/readyz")
+    response = Client().get("/readyz", HTTP_AUTHORIZATION=OPS)
     assert response.status_code == 200, response.json()
     assert response.json()["checks"]["model"] == f"ok ({version.version})"
 
     weights.write_bytes(b"tampered weights!")  # same folder, different bytes: no longer the registered model
-    response = Client().get("/readyz")
+    response = Client().get("/readyz", HTTP_AUTHORIZATION=OPS)
     assert response.status_code == 503 and "sha256" in response.json()["checks"]["model"]
 
 
 def test_readyz_ignores_a_worker_that_stopped_beating(tmp_path: Path) -> None:
     stale = timezone.now() - timedelta(minutes=5)
     WorkerHeartbeat.objects.create(hostname="w1@host", started_at=stale, last_seen=stale)
-    assert Client().get("/readyz").json()["checks"]["worker"].startswith("error")
+    assert Client().get("/readyz", HTTP_AUTHORIZATION=OPS).json()["checks"]["worker"].startswith("error")
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -8,7 +8,7 @@ import pytest
 
 from diagnosis.models import AuditEvent, Review, Study
 from diagnosis.services.audit import audit_chain_verify
-from tests.browser_support import browser, page, screenshot  # noqa: F401 - fixtures
+from tests.browser_support import browser, page, screenshot, wait_until  # noqa: F401 - fixtures
 from tests.dashboard.test_browser import chest_like_png, log_in
 from tests.factories import RadiologistFactory
 from tests.integration.conftest import WorkerProcess, wait_for
@@ -50,9 +50,10 @@ def test_radiologist_uploads_reads_the_ai_result_and_reviews_it(
 
     row.locator("a.study-link").click()
     page.wait_for_url(f"{live_server.url}/studies/{study.id}/")
-    page.wait_for_function(
+    wait_until(
+        page,
         "['xray-image', 'heatmap-layer'].every(id => { const i = document.getElementById(id);"
-        " return i.complete && i.naturalWidth > 0; })"
+        " return i.complete && i.naturalWidth > 0; })",
     )
     assert page.locator("#unvalidated-banner").is_visible()
     natural = page.eval_on_selector("#heatmap-layer", "el => [el.naturalWidth, el.naturalHeight]")
