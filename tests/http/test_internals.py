@@ -72,8 +72,11 @@ def test_a_forwarded_address_does_not_open_metrics() -> None:
 def unreachable_broker(monkeypatch: pytest.MonkeyPatch) -> str:
     """The broker on a port where nothing listens: its error text names host and port."""
     url = f"redis://127.0.0.1:{free_port()}/0"
-    monkeypatch.setattr(current_app.conf, "broker_write_url", url)
-    monkeypatch.setattr(current_app.conf, "broker_url", url)
+    # setitem, not setattr: the attribute ``broker_write_url`` reads as the resolved URL (falling back on
+    # ``broker_url``), so setattr would "restore" that resolved URL as an explicit setting and pin every later send
+    # to it, whatever broker a later test configures.
+    monkeypatch.setitem(current_app.conf, "broker_write_url", url)
+    monkeypatch.setitem(current_app.conf, "broker_url", url)
     return url
 
 
