@@ -3,7 +3,7 @@ and its Swagger UI (assets served locally by drf-spectacular-sidecar: a hospital
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver, include, path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from diagnosis.api import views
@@ -25,4 +25,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file (?script): the CSP allows no inline script.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
+    # Last: any other /api/ URL (a malformed study id, say) is a JSON 404, with DEBUG on too (handler404 is not
+    # called then, and `make run` runs with DEBUG on).
+    re_path(r"", views.unmatched_api_url),
 ]

@@ -14,7 +14,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models.fields.files import FieldFile
-from django.http import FileResponse
+from django.http import FileResponse, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -403,3 +404,9 @@ class ModelVersionListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         return Response(self.OutputSerializer(model_version_list(), many=True).data)
+
+
+@csrf_exempt  # it changes nothing, and a POST to a wrong URL must get the JSON 404, not a CSRF page
+def unmatched_api_url(request: HttpRequest, *args: object, **kwargs: object) -> JsonResponse:
+    """An /api/ URL that no route matches: JSON 404, as every API error is (not part of the schema: no operation)."""
+    return JsonResponse({"detail": "Not found."}, status=404)

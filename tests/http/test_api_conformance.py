@@ -42,6 +42,25 @@ def test_an_unmatched_api_url_answers_json_404(radiologist_client: APIClient, pa
 
 
 @pytest.mark.django_db
+def test_an_unmatched_api_url_answers_json_404_with_debug_on_too(radiologist_client: APIClient, settings: Any) -> None:
+    # `make run` runs with DEBUG on, where Django answers its technical HTML 404 instead of calling handler404.
+    settings.DEBUG = True
+    response = radiologist_client.get("/api/v1/studies/not-a-uuid/")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Not found."}
+
+
+@pytest.mark.django_db
+def test_a_post_to_an_unmatched_api_url_with_a_session_answers_json_404_not_a_csrf_page(radiologist: Any) -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(radiologist)
+    response = client.post("/api/v1/studies/null,null/review/", {"finding": "NORMAL"})
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+
+
+@pytest.mark.django_db
 def test_an_unmatched_page_outside_the_api_stays_html() -> None:
     response = Client().get("/studies/not-a-uuid/")
     assert response.status_code == 404
