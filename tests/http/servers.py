@@ -13,14 +13,10 @@ from pathlib import Path
 
 from django.conf import settings
 
+from tests.integration.faults import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def subprocess_database_url() -> str:

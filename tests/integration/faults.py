@@ -1,4 +1,4 @@
-"""Fault injectors the tests own: a TCP proxy in front of PostgreSQL, a gunicorn web process, a tiny tmpfs.
+"""Fault injectors the tests own: a free port, a TCP proxy in front of PostgreSQL, a tiny tmpfs.
 
 None of them touches the machine's own services: the proxy only relays to 127.0.0.1:5432, and stopping it
 makes the database unreachable for the processes pointed at the proxy alone.
@@ -11,14 +11,11 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,60 +89,6 @@ class TcpProxy:
             for sock in (src, dst):
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-
-
-class WebProcess:
-    """A real gunicorn serving the project (``runserver`` refuses to start while the database is unreachable)."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.env, self.log_path = env, log_path
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "pneumoweb.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                "1",
-                "--timeout",
-                "60",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"gunicorn exited: {self.log_tail()}")
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(f"{self.base_url}/healthz", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.2)
-        raise AssertionError(f"gunicorn did not answer /healthz: {self.log_tail()}")
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, 15)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, 9)
-            self.process.wait(timeout=10)
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
 @contextlib.contextmanager

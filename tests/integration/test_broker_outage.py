@@ -12,7 +12,6 @@ import io
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +30,7 @@ from diagnosis.models import Prediction, Study
 from pneumoweb.celery import app as celery_app
 from pneumoweb.settings import base as base_settings
 from tests.integration.conftest import WorkerProcess, wait_for
+from tests.integration.faults import free_port
 from tests.integration.test_workflow import chest_like_png
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -40,17 +40,11 @@ REQUEUE_QUEUED_SECONDS = 3
 RECONCILE_SECONDS = 1
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class RedisServer:
     """A throwaway ``redis-server`` without persistence, like the machine's: stop() loses every message."""
 
     def __init__(self, folder: Path) -> None:
-        self.folder, self.port = folder, _free_port()
+        self.folder, self.port = folder, free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

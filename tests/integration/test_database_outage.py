@@ -20,7 +20,8 @@ from knox.models import AuthToken
 
 from diagnosis.models import Study
 from tests.factories import AdminFactory, IntegratorFactory, ModelVersionFactory, StudyFactory, png_bytes
-from tests.integration.faults import TcpProxy, WebProcess
+from tests.http.servers import Gunicorn
+from tests.integration.faults import TcpProxy
 
 pytestmark = pytest.mark.integration
 
@@ -39,17 +40,17 @@ def db_proxy() -> Iterator[TcpProxy]:
 @pytest.fixture(params=["0", "60"], ids=["new-connection-per-request", "persistent-connections"])
 def web(
     request: pytest.FixtureRequest, worker_env: dict[str, str], db_proxy: TcpProxy, tmp_path: Path
-) -> Iterator[WebProcess]:
+) -> Iterator[Gunicorn]:
     db = settings.DATABASES["default"]
     env = dict(worker_env)
     password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
     env["DATABASE_URL"] = f"postgres://{db['USER']}{password}@127.0.0.1:{db_proxy.port}/{db['NAME']}"
     # With persistent connections (production's default), the outage breaks a connection in use.
     env["DATABASE_CONN_MAX_AGE"] = request.param
-    process = WebProcess(env, tmp_path / "gunicorn.log")
-    process.start()
-    yield process
-    process.stop()
+    # runserver refuses to start while the database is unreachable; gunicorn is what production runs anyway.
+    server = Gunicorn(tmp_path, timeout=60, env=env).start()
+    yield server
+    server.stop()
 
 
 def _session_cookie(user: Any) -> dict[str, str]:
@@ -61,10 +62,10 @@ def _session_cookie(user: Any) -> dict[str, str]:
     return {"sessionid": session.session_key or ""}
 
 
-def _requests(web: WebProcess, token: str, cookies: dict[str, str], study: Study) -> dict[str, Any]:
+def _requests(web: Gunicorn, token: str, cookies: dict[str, str], study: Study) -> dict[str, Any]:
     """The requests of a working day: API list and upload, worklist, study page, metrics, admin."""
     api = {"Authorization": f"Token {token}"}
-    base = web.base_url
+    base = web.url
     widths = itertools.count(64)  # a new image per upload: the same file again would be a deduplicated retry
     return {
         "api list": lambda: requests.get(f"{base}/api/v1/studies/", headers=api, timeout=20),
@@ -87,7 +88,7 @@ def _requests(web: WebProcess, token: str, cookies: dict[str, str], study: Study
 
 
 def test_unreachable_database_answers_503_with_retry_after_then_recovers(
-    transactional_db: None, roles: None, web: WebProcess, db_proxy: TcpProxy
+    transactional_db: None, roles: None, web: Gunicorn, db_proxy: TcpProxy
 ) -> None:
     ModelVersionFactory()
     integrator = IntegratorFactory()
@@ -119,8 +120,8 @@ def test_unreachable_database_answers_503_with_retry_after_then_recovers(
             # Nothing about the server: no traceback, no exception name, no host or port.
             for leak in ("Traceback", "OperationalError", "psycopg", str(db_proxy.port), "5432"):
                 assert leak not in response.text, (name, leak)
-    assert requests.get(f"{web.base_url}/healthz", timeout=20).status_code == 200  # the process itself is alive
-    ready = requests.get(f"{web.base_url}/readyz", timeout=20)
+    assert requests.get(f"{web.url}/healthz", timeout=20).status_code == 200  # the process itself is alive
+    ready = requests.get(f"{web.url}/readyz", timeout=20)
     assert ready.status_code == 503 and ready.json()["status"] == "not ready"
 
     db_proxy.start()  # the database is back: same web process, no restart
