@@ -18,23 +18,27 @@ from tests.integration.test_workflow import chest_like_png
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_study_completes_after_its_worker_is_killed_mid_study(celery_worker_process: WorkerProcess) -> None:
-    integrator = User.objects.create_user("modality")
+def _upload_and_wait_until_processing(worker: WorkerProcess, *, username: str, seed: int) -> str:
+    """Submit one study and return its id once the worker holds it: the moment a crash is meant to hit."""
+    integrator = User.objects.create_user(username)
     integrator.groups.add(Group.objects.get(name="integrator"))
     api = APIClient()
     api.force_authenticate(integrator)
-
-    response = api.post("/api/v1/studies/", {"file": io.BytesIO(chest_like_png(seed=3))}, format="multipart")
+    response = api.post("/api/v1/studies/", {"file": io.BytesIO(chest_like_png(seed=seed))}, format="multipart")
     assert response.status_code == 202
-    study_id = response.json()["id"]
-
+    study_id: str = response.json()["id"]
     # The first study of a fresh worker loads TensorFlow and the model: seconds during which it is "processing".
     wait_for(
         lambda: Study.objects.get(id=study_id).status == "processing",
         timeout=120,
         interval=0.05,
-        on_timeout=celery_worker_process.log_tail,
+        on_timeout=worker.log_tail,
     )
+    return study_id
+
+
+def test_study_completes_after_its_worker_is_killed_mid_study(celery_worker_process: WorkerProcess) -> None:
+    study_id = _upload_and_wait_until_processing(celery_worker_process, username="modality", seed=3)
     celery_worker_process.kill()
     study = Study.objects.get(id=study_id)
     assert study.status == "processing", "the worker was meant to die in the middle of the study"
@@ -74,20 +78,7 @@ def _children(pid: int) -> list[int]:
 
 def test_study_completes_after_its_pool_child_is_killed_mid_study(celery_worker_process: WorkerProcess) -> None:
     """Only the pool child dies (OOM killer, a decoder crash); the worker's main process lives on."""
-    integrator = User.objects.create_user("modality-2")
-    integrator.groups.add(Group.objects.get(name="integrator"))
-    api = APIClient()
-    api.force_authenticate(integrator)
-    response = api.post("/api/v1/studies/", {"file": io.BytesIO(chest_like_png(seed=4))}, format="multipart")
-    assert response.status_code == 202
-    study_id = response.json()["id"]
-
-    wait_for(
-        lambda: Study.objects.get(id=study_id).status == "processing",
-        timeout=120,
-        interval=0.05,
-        on_timeout=celery_worker_process.log_tail,
-    )
+    study_id = _upload_and_wait_until_processing(celery_worker_process, username="modality-2", seed=4)
     assert celery_worker_process.process is not None
     children = _children(celery_worker_process.process.pid)
     assert len(children) == 1, children  # --concurrency 1: one pool child, the one holding the study
