@@ -9,7 +9,7 @@ export DJANGO_SETTINGS_MODULE ?= pneumoweb.settings.local
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/pneumoweb
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: help venv venv-dev run web worker migrate admin demo-model lint test test-fast browser nginx services bench \
+.PHONY: help venv venv-dev run web worker migrate admin demo-model lint test test-fast browser nginx pacs-peers services bench \
 	audit-deps clean
 
 help:
@@ -64,6 +64,16 @@ nginx:
 	    && { service nginx stop >/dev/null 2>&1 || true; }; \
 	  else echo "The slowloris test needs Debian's nginx: sudo apt-get install nginx"; exit 1; fi; }
 
+# Real DICOM peers for the PACS tests (issue 9): dcmtk, Orthanc with DICOMweb and GDCM, dicom3tools. Debian starts
+# a system Orthanc on 4242/8042 where it can; the tests start their own on free ports, so it is stopped here.
+PACS_PEERS := dcmtk orthanc orthanc-dicomweb orthanc-gdcm dicom3tools
+pacs-peers:
+	@missing=""; for p in $(PACS_PEERS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	[ -z "$$missing" ] || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null \
+	    && { service orthanc stop >/dev/null 2>&1 || true; }; \
+	  else echo "The PACS tests need Debian's$$missing: sudo apt-get install$$missing"; exit 1; fi; }
+
 services:
 	@bash scripts/ensure-services.sh
 
@@ -74,13 +84,14 @@ lint: venv-dev
 	DJANGO_SETTINGS_MODULE=pneumoweb.settings.test $(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint venv-dev browser nginx services
+test: lint venv-dev browser nginx pacs-peers services
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 	DJANGO_SETTINGS_MODULE=pneumoweb.settings.test \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: venv-dev
-	DJANGO_SETTINGS_MODULE=pneumoweb.settings.test $(BIN)/python -m pytest -m "not slow and not integration and not browser" $(PYTEST_ARGS)
+	DJANGO_SETTINGS_MODULE=pneumoweb.settings.test $(BIN)/python -m pytest \
+	    -m "not slow and not integration and not browser and not pacs" $(PYTEST_ARGS)
 
 bench: venv-dev services
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \

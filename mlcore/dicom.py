@@ -86,12 +86,17 @@ class DicomMetadata:
     """Identifying and acquisition tags of a DICOM file, as plain strings (missing tags are ``""``)."""
 
     patient_id: str
+    patient_name: str
     patient_age: str
     patient_sex: str
     study_instance_uid: str
     series_instance_uid: str
     sop_instance_uid: str
+    sop_class_uid: str
     accession_number: str
+    study_date: str
+    study_time: str
+    study_description: str
     modality: str
     view_position: str
     body_part_examined: str
@@ -257,12 +262,17 @@ def _describe_unchecked(ds: Dataset) -> tuple[ImageHeader, DicomMetadata, Decode
     decoder = _decoder_for(transfer_syntax)
     metadata = DicomMetadata(
         patient_id=_text(ds, "PatientID"),
+        patient_name=_text(ds, "PatientName"),
         patient_age=_text(ds, "PatientAge"),
         patient_sex=_text(ds, "PatientSex"),
         study_instance_uid=_text(ds, "StudyInstanceUID"),
         series_instance_uid=_text(ds, "SeriesInstanceUID"),
         sop_instance_uid=_text(ds, "SOPInstanceUID"),
+        sop_class_uid=_text(ds, "SOPClassUID"),
         accession_number=_text(ds, "AccessionNumber"),
+        study_date=_text(ds, "StudyDate"),
+        study_time=_text(ds, "StudyTime"),
+        study_description=_text(ds, "StudyDescription"),
         modality=_text(ds, "Modality"),
         view_position=_text(ds, "ViewPosition"),
         body_part_examined=_text(ds, "BodyPartExamined"),

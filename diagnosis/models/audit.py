@@ -43,6 +43,16 @@ class AuditAction(models.TextChoices):
     USER_LOGIN_FAILED = "user.login_failed", "Login failed"
     USER_LOGGED_OUT = "user.logged_out", "User logged out"
     STUDY_LIST_VIEWED = "study.list_viewed", "Study list viewed"
+    # The PACS as a peer (issue 9). Node credentials never appear in these events' details.
+    DICOM_INSTANCE_RECEIVED = "dicom.instance_received", "DICOM instance received"
+    DICOM_INSTANCE_REFUSED = "dicom.instance_refused", "DICOM instance refused"
+    DICOM_NODE_CHANGED = "dicom.node_changed", "DICOM node added or changed"
+    DICOM_NODE_REMOVED = "dicom.node_removed", "DICOM node removed"
+    RESULT_CREATED = "result.created", "Result object (SR / Secondary Capture) created"
+    RESULT_SENT = "result.sent", "Result sent to a DICOM node"
+    RESULT_SEND_FAILED = "result.send_failed", "Result send failed"
+    RESULT_RESEND_REQUESTED = "result.resend_requested", "Result resend requested"
+    STUDY_FHIR_VIEWED = "study.fhir_viewed", "FHIR report of a study read"
 
 
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):

@@ -33,6 +33,8 @@ class Study(models.Model):
     class Source(models.TextChoices):
         API = "api", "API"
         DASHBOARD = "dashboard", "Dashboard"
+        DICOM = "dicom", "PACS (DICOM C-STORE)"
+        DICOMWEB = "dicomweb", "PACS (DICOMweb STOW-RS)"
 
     class Format(models.TextChoices):
         DICOM = "dicom", "DICOM"

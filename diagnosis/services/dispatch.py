@@ -22,6 +22,12 @@ TRAINING_RUN_EXECUTE = "diagnosis.tasks.training.training_run_execute"
 MODEL_VERSION_CALIBRATE_ON_FOLDER = "diagnosis.tasks.lifecycle.model_version_calibrate_on_folder"
 MODEL_VERSION_REGISTER = "diagnosis.tasks.lifecycle.model_version_register"
 AUDIT_CHECKPOINT_WRITE = "diagnosis.tasks.audit.audit_checkpoint_write"
+# The PACS peer (issue 9), all on the `pacs` queue.
+DICOM_STUDY_RELEASE = "diagnosis.tasks.pacs.dicom_study_release"
+DICOM_STUDIES_RELEASE_DUE = "diagnosis.tasks.pacs.dicom_studies_release_due"
+STUDY_RESULTS_CREATE = "diagnosis.tasks.pacs.study_results_create"
+REVIEW_RESULT_CREATE = "diagnosis.tasks.pacs.review_result_create"
+RESULT_SEND = "diagnosis.tasks.pacs.result_send"
 
 TASK_NAMES = (
     STUDY_RUN_INFERENCE,
@@ -30,6 +36,11 @@ TASK_NAMES = (
     MODEL_VERSION_CALIBRATE_ON_FOLDER,
     MODEL_VERSION_REGISTER,
     AUDIT_CHECKPOINT_WRITE,
+    DICOM_STUDY_RELEASE,
+    DICOM_STUDIES_RELEASE_DUE,
+    STUDY_RESULTS_CREATE,
+    REVIEW_RESULT_CREATE,
+    RESULT_SEND,
 )
 
 

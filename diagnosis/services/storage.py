@@ -23,7 +23,7 @@ from django.db.models import Model
 from django.db.models.fields.files import FieldFile
 
 from diagnosis.exceptions import StorageError, StorageFullError
-from diagnosis.models import Prediction, Study
+from diagnosis.models import DicomInstance, Prediction, ResultObject, Study
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ FILE_FIELDS: tuple[tuple[type[Model], str], ...] = (
     (Study, "display_image"),
     (Prediction, "heatmap"),
     (Prediction, "overlay"),
+    (DicomInstance, "file"),
+    (ResultObject, "file"),
 )
 # Where every one of them is written (their ``upload_to``): the sweep looks nowhere else, so files an operator
 # keeps beside it in the storage folder are never at risk.

@@ -283,6 +283,9 @@ CELERY_TASK_ROUTES = {
     # Model lifecycle jobs that run TensorFlow (calibration on a labelled folder, .h5 import): never on inference.
     "diagnosis.tasks.lifecycle.model_version_calibrate_on_folder": {"queue": "training"},
     "diagnosis.tasks.lifecycle.model_version_register": {"queue": "training"},
+    # The PACS peer (issue 9): grouping received instances into studies, building and sending results. A slow or
+    # unreachable PACS must never hold up screening, so these have their own queue.
+    "diagnosis.tasks.pacs.*": {"queue": "pacs"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 PNEUMO_MAX_INFERENCE_ATTEMPTS = env_int("PNEUMO_MAX_INFERENCE_ATTEMPTS", 3)
@@ -315,6 +318,29 @@ PNEUMO_ORPHAN_GRACE_SECONDS = env_int("PNEUMO_ORPHAN_GRACE_SECONDS", 6 * 3600)
 CELERY_BEAT_SCHEDULE["sweep-orphan-files"] = {
     "task": "diagnosis.tasks.storage.storage_sweep_orphans",
     "schedule": 3600.0,
+}
+
+# --- The PACS as a peer (issue 9; docs/DICOM_CONFORMANCE.md) -------------------------------------------------------
+PNEUMO_DICOM_AE_TITLE = env_str("PNEUMO_DICOM_AE_TITLE", "PNEUMOWEB")
+PNEUMO_DICOM_PORT = env_int("PNEUMO_DICOM_PORT", 11112)
+# A DICOM study is screened once no instance of it has arrived for this long (a PACS sends a study image by image).
+PNEUMO_DICOM_STABILITY_SECONDS = env_int("PNEUMO_DICOM_STABILITY_SECONDS", 5)
+# Association limits of the listener: the association over the maximum is refused (A-ASSOCIATE-RJ, transient).
+PNEUMO_DICOM_MAX_ASSOCIATIONS = env_int("PNEUMO_DICOM_MAX_ASSOCIATIONS", 10)
+PNEUMO_DICOM_ACSE_TIMEOUT = env_int("PNEUMO_DICOM_ACSE_TIMEOUT", 30)
+PNEUMO_DICOM_DIMSE_TIMEOUT = env_int("PNEUMO_DICOM_DIMSE_TIMEOUT", 30)
+PNEUMO_DICOM_NETWORK_TIMEOUT = env_int("PNEUMO_DICOM_NETWORK_TIMEOUT", 60)
+# Below this much free space on the storage filesystem, stores are refused with "out of resources" (0xA700).
+PNEUMO_DICOM_MIN_FREE_MB = env_int("PNEUMO_DICOM_MIN_FREE_MB", PNEUMO_STORAGE_MIN_FREE_MB)
+# STOW-RS request bodies (several instances in one request) may be larger than one upload.
+PNEUMO_STOW_MAX_BYTES = env_int("PNEUMO_STOW_MAX_BYTES", 200 * 1024 * 1024)
+# Sending results to a PACS: retries with exponential backoff (capped), then the send is `failed` with its reason.
+PNEUMO_RESULT_SEND_MAX_RETRIES = env_int("PNEUMO_RESULT_SEND_MAX_RETRIES", 6)
+PNEUMO_RESULT_SEND_BACKOFF_MAX_SECONDS = env_int("PNEUMO_RESULT_SEND_BACKOFF_MAX_SECONDS", 300)
+# Safety net for the stability window: DICOM studies whose release message was lost are released by beat.
+CELERY_BEAT_SCHEDULE["release-dicom-studies"] = {
+    "task": "diagnosis.tasks.pacs.dicom_studies_release_due",
+    "schedule": float(PNEUMO_RECONCILE_SECONDS),
 }
 
 # --- REST framework (https://www.django-rest-framework.org/api-guide/settings/) --------------------------------

@@ -1,0 +1,1 @@
+"""DICOMweb STOW-RS: `POST /dicomweb/studies` (issue 9)."""
