@@ -93,7 +93,7 @@ test-fast: venv-dev
 	DJANGO_SETTINGS_MODULE=pneumoweb.settings.test $(BIN)/python -m pytest \
 	    -m "not slow and not integration and not browser and not pacs" $(PYTEST_ARGS)
 
-bench: venv-dev services
+bench: venv-dev services pacs-peers
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 

@@ -4,7 +4,9 @@ Starts a live web server (gunicorn) and one Celery worker against PostgreSQL and
 chest X-rays of PNEUMO_SAMPLE_DATA through the REST API, and measures upload → completed (p50, p95) and studies per
 minute with one worker. Then it measures recovery from a broker that lost every message: with the worker frozen,
 it queues --flush-count more studies, FLUSHDB's the broker, lets the worker go on, and times FLUSHDB → all completed
-(the reconciler re-sends queued studies after PNEUMO_REQUEUE_QUEUED_SECONDS, default delays). Finally, in this
+(the reconciler re-sends queued studies after PNEUMO_REQUEUE_QUEUED_SECONDS, default delays). Then the PACS round
+trip (scripts/bench_pacs.py): a real Orthanc sends --pacs-count single-image studies to the DICOM listener and the
+clock runs until the SR and the Grad-CAM image are back in Orthanc. Finally, in this
 process, it loads the same model artifact and times the bare model forward pass + Grad-CAM on the same images, and
 prints the ratio between the two.
 
@@ -27,6 +29,7 @@ from pathlib import Path
 
 import redis
 import requests
+from bench_pacs import run_pacs
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -188,6 +191,7 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=384, help="Demo model input size when no --model-dir.")
     parser.add_argument("--model-dir", default="", help="An artifact folder (default: an untrained demo model).")
     parser.add_argument("--flush-count", type=int, default=10, help="Studies queued when the broker loses them.")
+    parser.add_argument("--pacs-count", type=int, default=10, help="Single-image studies sent by Orthanc (0: skip).")
     parser.add_argument("--database", default="pneumoweb_bench", help="PostgreSQL database to create and use.")
     args = parser.parse_args()
 
@@ -268,7 +272,7 @@ def main() -> None:
             "pneumoweb",
             "worker",
             "-Q",
-            "inference",
+            "inference,pacs",
             "--concurrency",
             "1",
             "-n",
@@ -296,6 +300,11 @@ def main() -> None:
         api = Api(token, port, work)
         live = run_live(api, warm_up, images)
         flush = run_flush(api, worker, env["REDIS_URL"], flush_images)
+        pacs = (
+            run_pacs(env=env, work=work, manage=manage, count=args.pacs_count, percentile=percentile)
+            if args.pacs_count
+            else None
+        )
     finally:
         for process in (web, worker):
             os.killpg(process.pid, signal.SIGTERM)
@@ -319,6 +328,12 @@ def main() -> None:
         f"{flush['n'] * per_study_s:.1f} s for {flush['n']}; target 90 s + processing = "
         f"{90 + flush['n'] * per_study_s:.1f} s"
     )
+    if pacs:
+        print(
+            f"  PACS round trip (Orthanc C-STORE → SR + SC back in Orthanc), {pacs['n']} single-image studies: "
+            f"p50 window + {pacs['p50_s'] - pacs['window_s']:.1f} s, p95 window + "
+            f"{pacs['p95_s'] - pacs['window_s']:.1f} s (window {pacs['window_s']:.0f} s; failed: {pacs['failed']})"
+        )
     print(f"  worker inference_ms     p50 {live['worker_inference_ms_p50']:.0f} ms (forward + Grad-CAM, in the worker)")
     print(
         f"  bare forward + Grad-CAM p50 {bare['bare_ms_p50']:.0f} ms   p95 {bare['bare_ms_p95']:.0f} ms (this process)"
@@ -331,7 +346,7 @@ def main() -> None:
         f"  ratio end-to-end p50 / bare p50 = {live['p50_s'] * 1000 / bare['bare_ms_p50']:.1f}x; "
         f"per-study cost at saturation / bare = {60_000 / live['per_minute'] / bare['bare_ms_p50']:.2f}x"
     )
-    (work / "results.json").write_text(json.dumps({"live": live, "flush": flush, "bare": bare}, indent=2))
+    (work / "results.json").write_text(json.dumps({"live": live, "flush": flush, "pacs": pacs, "bare": bare}, indent=2))
 
 
 if __name__ == "__main__":

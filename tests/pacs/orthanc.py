@@ -141,3 +141,14 @@ class Orthanc:
         response = self.api.get(f"{self.url}/instances/{orthanc_id}/file", timeout=30)
         response.raise_for_status()
         return response.content
+
+    def find_series(self, study_instance_uid: str) -> list[dict[str, Any]]:
+        """Every series Orthanc holds under the Study Instance UID (``MainDicomTags`` has the Modality)."""
+        response = self.api.post(
+            f"{self.url}/tools/find",
+            json={"Level": "Series", "Query": {"StudyInstanceUID": study_instance_uid}, "Expand": True},
+            timeout=30,
+        )
+        response.raise_for_status()
+        found: list[dict[str, Any]] = response.json()
+        return found
