@@ -85,6 +85,7 @@ class WorklistRow:
     study: Study
     prediction: Prediction | None
     latest_review: Review | None
+    origin: selectors.StudyOrigin
 
     @property
     def model_version(self) -> ModelVersion:
@@ -107,6 +108,7 @@ def _worklist_context(request: HttpRequest, *, poll: bool = False) -> dict[str, 
             study=study,
             prediction=selectors.study_primary_prediction(study),
             latest_review=selectors.study_latest_review(study),
+            origin=selectors.study_origin(study),
         )
         for study in page.object_list
     ]
@@ -287,6 +289,7 @@ def _render_study(
     api_base = f"/api/v1/studies/{study.id}"
     context = {
         "study": study,
+        "origin": selectors.study_origin(study),
         "prediction": prediction,
         "model_version": model_version,
         "unvalidated": not model_version.validated,
