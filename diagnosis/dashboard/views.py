@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
@@ -345,3 +346,20 @@ def study_status(request: HttpRequest, study_id: uuid.UUID) -> JsonResponse:
     """Polled by a queued/processing study's page, which reloads once the status changes."""
     study = _study_or_404(request, study_id)
     return JsonResponse({"id": str(study.id), "status": study.status})
+
+
+# --- Help --------------------------------------------------------------------------------------------------------
+
+
+@require_GET
+@radiologist_required
+def help_page(request: HttpRequest) -> HttpResponse:
+    """How studies get here (upload, API, PACS) and how a hospital connects its PACS, with this site's values."""
+    context = {
+        "dicom_ae_title": settings.PNEUMO_DICOM_AE_TITLE,
+        "dicom_port": settings.PNEUMO_DICOM_PORT,
+        "stability_seconds": settings.PNEUMO_DICOM_STABILITY_SECONDS,
+        "dicom_host": request.get_host().split(":")[0],
+        "stow_url": request.build_absolute_uri("/dicomweb/studies"),
+    }
+    return render(request, "diagnosis/help.html", context)

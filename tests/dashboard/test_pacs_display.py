@@ -7,12 +7,13 @@ a DICOM study of several images, "image k of N" on every row, so one result per 
 from __future__ import annotations
 
 import re
+from html import unescape
 from typing import Any
 
 import pytest
 from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
+from django.test.utils import CaptureQueriesContext, override_settings
 from django.urls import reverse
 
 from diagnosis.models import DicomStudy, ModelVersion, Study
@@ -29,7 +30,7 @@ def row_html(html: str, study: Study) -> str:
 
 
 def text(fragment: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", fragment)).strip()
+    return unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", fragment)).strip())
 
 
 def test_the_worklist_shows_each_source_the_same_way(
@@ -116,3 +117,29 @@ def test_the_worklist_costs_the_same_queries_with_more_pacs_studies(
     StudyFactory.create_batch(2)
     with django_assert_num_queries(len(few.captured_queries)):
         assert radiologist_web.get(url).status_code == 200
+
+
+@override_settings(PNEUMO_DICOM_AE_TITLE="PNEUMO_SITE", PNEUMO_DICOM_PORT=11999)
+def test_the_help_page_says_how_to_connect_a_pacs_with_this_sites_values(radiologist_web: Client) -> None:
+    response = radiologist_web.get(reverse("dashboard:help"))
+
+    assert response.status_code == 200
+    page = text(response.content.decode())
+    for expected in (
+        "Connecting a PACS",
+        "AE title PNEUMO_SITE on port 11999",
+        "dicom_node add orthanc",
+        "http://testserver/dicomweb/studies",
+        '"ChunkedTransfers": false',
+        "image k of N",
+        "/api/v1/studies/<id>/fhir/",
+        "pediatric (Kermany et al., children aged 1–5)",
+        "docs/DICOM_CONFORMANCE.md",
+    ):
+        assert expected in page, expected
+    assert f'href="{reverse("dashboard:help")}" aria-current="page"' in response.content.decode()
+
+
+def test_the_help_page_is_for_dashboard_users_only(integrator_web: Client, client: Client) -> None:
+    assert integrator_web.get(reverse("dashboard:help")).status_code == 403
+    assert client.get(reverse("dashboard:help")).status_code == 302
