@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.reverse import reverse
 
 from diagnosis.models import Prediction, Review, Study
-from diagnosis.selectors.studies import study_latest_review, study_primary_prediction
+from diagnosis.selectors.studies import StudyOrigin, study_latest_review, study_origin, study_primary_prediction
 
 
 class ErrorSerializer(serializers.Serializer[Any]):
@@ -103,9 +103,70 @@ class StudySerializer(serializers.Serializer[Any]):  # Any: also given pages of 
     image_url = serializers.SerializerMethodField()
     heatmap_url = serializers.SerializerMethodField()
     overlay_url = serializers.SerializerMethodField()
+    fhir_url = serializers.SerializerMethodField()
+    # Where the study came from. PACS studies are one image each: `image_index` of `image_count` among the images
+    # received for the same Study Instance UID, each with its own result.
+    # As PredictionSerializer.label: the stubs see a clash with Field.source that the metaclass removes at runtime.
+    source = serializers.ChoiceField(  # type: ignore[assignment]
+        choices=Study.Source.choices,
+        help_text="`dashboard` (upload), `api`, `dicom` (PACS, DICOM C-STORE) or `dicomweb` (PACS, STOW-RS).",
+    )
+    calling_ae_title = serializers.SerializerMethodField()
+    study_instance_uid = serializers.SerializerMethodField()
+    study_date = serializers.SerializerMethodField()
+    image_index = serializers.SerializerMethodField()
+    image_count = serializers.SerializerMethodField()
 
     def _request(self) -> Request | None:
         return self.context.get("request")
+
+    def _origin(self, study: Study) -> StudyOrigin:
+        # Several fields read it; with many=True one child serializer serves every row, so key by study.
+        cache: dict[Any, StudyOrigin] = self.__dict__.setdefault("_origins", {})
+        if study.pk not in cache:
+            cache[study.pk] = study_origin(study)
+        return cache[study.pk]
+
+    @extend_schema_field(
+        serializers.CharField(allow_null=True, help_text="The sending PACS's AE title; null unless from a PACS.")
+    )
+    def get_calling_ae_title(self, study: Study) -> str | None:
+        origin = self._origin(study)
+        return (origin.calling_ae_title or None) if origin.from_pacs else None
+
+    @extend_schema_field(
+        serializers.CharField(allow_null=True, help_text="DICOM Study Instance UID; null for PNG/JPEG uploads.")
+    )
+    def get_study_instance_uid(self, study: Study) -> str | None:
+        return self._origin(study).study_instance_uid or None
+
+    @extend_schema_field(serializers.DateField(allow_null=True, help_text="DICOM Study Date, when known."))
+    def get_study_date(self, study: Study) -> str | None:
+        study_date = self._origin(study).study_date
+        return study_date.isoformat() if study_date is not None else None
+
+    @extend_schema_field(
+        serializers.IntegerField(
+            allow_null=True, help_text="PACS studies: this image's place (1-based) among `image_count`."
+        )
+    )
+    def get_image_index(self, study: Study) -> int | None:
+        return self._origin(study).image_index
+
+    @extend_schema_field(
+        serializers.IntegerField(
+            allow_null=True,
+            help_text="PACS studies: the images received for this Study Instance UID (one result per image).",
+        )
+    )
+    def get_image_count(self, study: Study) -> int | None:
+        return self._origin(study).image_count
+
+    @extend_schema_field(
+        serializers.URLField(allow_null=True, help_text="FHIR R4B DiagnosticReport; null until completed.")
+    )
+    def get_fhir_url(self, study: Study) -> str | None:
+        return _absolute("api:study-fhir", study, self._request()) if study.status == Study.Status.COMPLETED else None
 
     @extend_schema_field(serializers.URLField(help_text="This study's detail endpoint."))
     def get_url(self, study: Study) -> str:

@@ -17,6 +17,7 @@ v1_patterns: list[URLPattern | URLResolver] = [
     path("studies/<uuid:id>/heatmap/", views.StudyHeatmapApi.as_view(), name="study-heatmap"),
     path("studies/<uuid:id>/overlay/", views.StudyOverlayApi.as_view(), name="study-overlay"),
     path("studies/<uuid:id>/review/", views.StudyReviewCreateApi.as_view(), name="study-review"),
+    path("studies/<uuid:id>/fhir/", views.StudyFhirReportApi.as_view(), name="study-fhir"),
     path("models/", views.ModelVersionListApi.as_view(), name="model-list"),
 ]
 

@@ -42,15 +42,17 @@ from diagnosis.api.serializers import (
     study_detail_url,
     validated_input,
 )
-from diagnosis.exceptions import UploadTooLargeError
+from diagnosis.exceptions import StudyStateError, UploadTooLargeError
+from diagnosis.interop.fhir import diagnostic_report
 from diagnosis.models import ModelVersion, Prediction, Review, Study
+from diagnosis.selectors.fhir import study_fhir_report_input
 from diagnosis.selectors.model_versions import model_version_list
 from diagnosis.selectors.studies import (
     study_get_visible_to,
     study_list_visible_to,
     study_primary_prediction,
 )
-from diagnosis.services.access_audit import study_list_record_view
+from diagnosis.services.access_audit import study_fhir_record_view, study_list_record_view
 from diagnosis.services.reviews import review_create
 from diagnosis.services.studies import study_create_from_upload, study_record_view
 from diagnosis.services.upload_throttle import UploadRateThrottle
@@ -378,6 +380,50 @@ class StudyReviewCreateApi(APIView):
             request=request,
         )
         return Response(ReviewSerializer(review).data, status=201)
+
+
+FHIR_MEDIA_TYPE = "application/fhir+json"
+
+
+class StudyFhirReportApi(APIView):
+    # Read like the study itself (integrators: their own studies; radiologists: all). JSON errors, FHIR on success.
+    permission_classes = [HasClinicalRole]
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = FirstRendererNegotiation
+
+    @extend_schema(
+        operation_id="studies_fhir_report",
+        tags=["studies"],
+        summary="The study's result as a FHIR R4B DiagnosticReport (audited)",
+        description="A FHIR R4B (R4-compatible) `DiagnosticReport` with its `Observation`s and the AI `Device` as "
+        "contained resources. `status` is `preliminary` while only the AI has read the image, `final` once a "
+        "radiologist reviewed it (the conclusion, `conclusionCode` and `resultsInterpreter` are then the "
+        "radiologist's), and `amended` when a later review changed the finding. Codes: LOINC 18748-4, category RAD, "
+        "SNOMED CT 233604007 (Pneumonia). `imagingStudy` references the ImagingStudy by Study Instance UID "
+        "(`urn:dicom:uid`); an upload without one is referenced by PneumoWeb's study id (`urn:ietf:rfc:3986`). "
+        "See docs/DICOM_CONFORMANCE.md.",
+        responses={
+            (200, FHIR_MEDIA_TYPE): OpenApiResponse(
+                OpenApiTypes.OBJECT, description="A FHIR R4B DiagnosticReport resource (`application/fhir+json`)."
+            ),
+            401: UNAUTHENTICATED,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+            409: _error("The study is not completed (queued, processing or failed): there is no report yet."),
+        },
+    )
+    def get(self, request: Request, id: uuid.UUID) -> Response:
+        study = _visible_study(self, request, id)
+        if study.status != Study.Status.COMPLETED:
+            raise StudyStateError(
+                f"The study is {study.status}: its FHIR report exists once screening has completed.",
+                extra={"status": study.status},
+            )
+        report = diagnostic_report(study_fhir_report_input(study))
+        study_fhir_record_view(
+            study_id=str(study.id), user=request_user(request), report_status=report["status"], request=request
+        )
+        return Response(report, content_type=FHIR_MEDIA_TYPE)
 
 
 class ModelVersionListApi(APIView):

@@ -16,4 +16,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("studies/<uuid:study_id>/", views.study_detail, name="study"),
     path("studies/<uuid:study_id>/review", views.study_review, name="study_review"),
     path("studies/<uuid:study_id>/status", views.study_status, name="study_status"),
+    path("help/", views.help_page, name="help"),
 ]

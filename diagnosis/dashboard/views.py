@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
@@ -85,6 +86,7 @@ class WorklistRow:
     study: Study
     prediction: Prediction | None
     latest_review: Review | None
+    origin: selectors.StudyOrigin
 
     @property
     def model_version(self) -> ModelVersion:
@@ -107,6 +109,7 @@ def _worklist_context(request: HttpRequest, *, poll: bool = False) -> dict[str, 
             study=study,
             prediction=selectors.study_primary_prediction(study),
             latest_review=selectors.study_latest_review(study),
+            origin=selectors.study_origin(study),
         )
         for study in page.object_list
     ]
@@ -287,6 +290,7 @@ def _render_study(
     api_base = f"/api/v1/studies/{study.id}"
     context = {
         "study": study,
+        "origin": selectors.study_origin(study),
         "prediction": prediction,
         "model_version": model_version,
         "unvalidated": not model_version.validated,
@@ -342,3 +346,20 @@ def study_status(request: HttpRequest, study_id: uuid.UUID) -> JsonResponse:
     """Polled by a queued/processing study's page, which reloads once the status changes."""
     study = _study_or_404(request, study_id)
     return JsonResponse({"id": str(study.id), "status": study.status})
+
+
+# --- Help --------------------------------------------------------------------------------------------------------
+
+
+@require_GET
+@radiologist_required
+def help_page(request: HttpRequest) -> HttpResponse:
+    """How studies get here (upload, API, PACS) and how a hospital connects its PACS, with this site's values."""
+    context = {
+        "dicom_ae_title": settings.PNEUMO_DICOM_AE_TITLE,
+        "dicom_port": settings.PNEUMO_DICOM_PORT,
+        "stability_seconds": settings.PNEUMO_DICOM_STABILITY_SECONDS,
+        "dicom_host": request.get_host().split(":")[0],
+        "stow_url": request.build_absolute_uri("/dicomweb/studies"),
+    }
+    return render(request, "diagnosis/help.html", context)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Prefetch, QuerySet
 
-from diagnosis.models import Prediction, Review, Study
+from diagnosis.models import DicomInstance, Prediction, Review, Study
 
 RADIOLOGIST_GROUP = "radiologist"
 INTEGRATOR_GROUP = "integrator"
@@ -42,9 +45,17 @@ def user_can_upload(user: UserLike) -> bool:
 def _with_primary_prediction(queryset: QuerySet[Study]) -> QuerySet[Study]:
     primary = Prediction.objects.filter(is_shadow=False).select_related("model_version")
     reviews = Review.objects.select_related("reviewer").order_by("-created_at")
-    return queryset.select_related("model_version", "uploaded_by").prefetch_related(
+    # The PACS origin (one joined row) and the images of the same DICOM study (one query per page, and none at all
+    # for a page without PACS studies): the worklist's "image k of N" costs no query per row.
+    siblings = DicomInstance.objects.only("id", "dicom_study_id", "received_at", "sop_instance_uid").order_by(
+        "received_at", "sop_instance_uid"
+    )
+    return queryset.select_related(
+        "model_version", "uploaded_by", "dicom_instance__dicom_study__node"
+    ).prefetch_related(
         Prefetch("predictions", queryset=primary, to_attr="primary_predictions"),
         Prefetch("reviews", queryset=reviews, to_attr="reviews_newest_first"),
+        Prefetch("dicom_instance__dicom_study__instances", queryset=siblings, to_attr="instances_in_order"),
     )
 
 
@@ -93,3 +104,90 @@ def study_find(study_id: str) -> Study | None:
     except ValueError:
         return None
     return Study.objects.filter(pk=key).first()
+
+
+# --- Where a study came from (upload, API, PACS) -----------------------------------------------------------------
+
+SOURCE_SHORT_LABELS: dict[str, str] = {
+    Study.Source.DASHBOARD.value: "Upload",
+    Study.Source.API.value: "API",
+    Study.Source.DICOM.value: "PACS C-STORE",
+    Study.Source.DICOMWEB.value: "PACS STOW-RS",
+}
+
+
+@dataclass(frozen=True)
+class StudyOrigin:
+    """How a study arrived, for the worklist, the study page and the API.
+
+    PACS studies are one image each (one result per image): ``image_index`` of ``image_count`` places the image
+    among the instances received for the same Study Instance UID. Both are None for uploads.
+    """
+
+    source: str
+    source_label: str
+    from_pacs: bool
+    calling_ae_title: str = ""
+    node_name: str = ""
+    study_instance_uid: str = ""
+    study_date: dt.date | None = None
+    patient_name: str = ""
+    image_index: int | None = None
+    image_count: int | None = None
+
+
+def _dicom_date(value: Any) -> dt.date | None:
+    try:
+        return dt.datetime.strptime(str(value or "").strip(), "%Y%m%d").date()  # noqa: DTZ007 - a date, no time
+    except ValueError:
+        return None
+
+
+def person_name_display(value: str) -> str:
+    """A DICOM person name (``DOE^JANE^M``, alphabetic group only) as ``DOE, JANE M``."""
+    family, _, rest = value.split("=")[0].partition("^")
+    given = " ".join(part for part in rest.split("^") if part.strip())
+    return f"{family.strip()}, {given}" if family.strip() and given else (family.strip() or given)
+
+
+def study_dicom_instance(study: Study) -> DicomInstance | None:
+    """The received DICOM instance this study screens (PACS studies only)."""
+    try:
+        return study.dicom_instance
+    except ObjectDoesNotExist:
+        return None
+
+
+def study_origin(study: Study) -> StudyOrigin:
+    """Source, calling AE title, Study Instance UID, study date, patient name and "image k of N" of a study."""
+    metadata = study.dicom_metadata or {}
+    source = str(study.source)
+    source_label = SOURCE_SHORT_LABELS.get(source, study.get_source_display())
+    instance = study_dicom_instance(study)
+    if instance is None:
+        # An upload (a DICOM file keeps its UIDs in its metadata), or a PACS study whose instance row is gone.
+        return StudyOrigin(
+            source=source,
+            source_label=source_label,
+            from_pacs=source in (Study.Source.DICOM, Study.Source.DICOMWEB),
+            study_instance_uid=str(metadata.get("study_instance_uid") or ""),
+            study_date=_dicom_date(metadata.get("study_date")),
+            patient_name=person_name_display(str(metadata.get("patient_name") or "")),
+        )
+    dicom_study = instance.dicom_study
+    siblings: list[DicomInstance] | None = getattr(dicom_study, "instances_in_order", None)
+    if siblings is None:
+        siblings = list(dicom_study.instances.order_by("received_at", "sop_instance_uid").only("id"))
+    position = next((number for number, other in enumerate(siblings, 1) if other.id == instance.id), None)
+    return StudyOrigin(
+        source=source,
+        source_label=source_label,
+        from_pacs=True,
+        calling_ae_title=instance.calling_ae_title or dicom_study.calling_ae_title,
+        node_name=dicom_study.node.name if dicom_study.node is not None else "",
+        study_instance_uid=dicom_study.study_instance_uid,
+        study_date=dicom_study.study_date or _dicom_date(metadata.get("study_date")),
+        patient_name=person_name_display(dicom_study.patient_name or str(metadata.get("patient_name") or "")),
+        image_index=position,
+        image_count=len(siblings),
+    )

@@ -95,3 +95,17 @@ def study_list_record_view(
     if session is not None:
         session[_LAST_LIST_KEY] = fingerprint
     return event
+
+
+def study_fhir_record_view(
+    *, study_id: str, user: User, report_status: str, request: HttpRequest | None = None
+) -> AuditEvent:
+    """A user (an EHR's integrator account, say) read the FHIR DiagnosticReport of a study, in that status."""
+    return audit_record(
+        action=AuditAction.STUDY_FHIR_VIEWED,
+        subject_type="study",
+        subject_id=study_id,
+        actor=user,
+        request=request,
+        details={"report_status": report_status},
+    )

@@ -337,6 +337,9 @@ PNEUMO_STOW_MAX_BYTES = env_int("PNEUMO_STOW_MAX_BYTES", 200 * 1024 * 1024)
 # Sending results to a PACS: retries with exponential backoff (capped), then the send is `failed` with its reason.
 PNEUMO_RESULT_SEND_MAX_RETRIES = env_int("PNEUMO_RESULT_SEND_MAX_RETRIES", 6)
 PNEUMO_RESULT_SEND_BACKOFF_MAX_SECONDS = env_int("PNEUMO_RESULT_SEND_BACKOFF_MAX_SECONDS", 300)
+# FHIR DiagnosticReport (GET /api/v1/studies/{id}/fhir/): the identifier system of the hospital's patient IDs (e.g.
+# its MRN namespace URI), put on the report's subject. Empty: the subject carries the patient ID without a system.
+PNEUMO_FHIR_PATIENT_ID_SYSTEM = env_str("PNEUMO_FHIR_PATIENT_ID_SYSTEM", "")
 # Safety net for the stability window: DICOM studies whose release message was lost are released by beat.
 CELERY_BEAT_SCHEDULE["release-dicom-studies"] = {
     "task": "diagnosis.tasks.pacs.dicom_studies_release_due",

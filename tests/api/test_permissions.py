@@ -30,6 +30,7 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "heatmap": (401, 200, 404, 200, 200, 403),
     "overlay": (401, 200, 404, 200, 200, 403),
     "review": (401, 403, 403, 201, 201, 403),
+    "fhir": (401, 200, 404, 200, 200, 403),
     "models": (401, 200, 200, 200, 200, 403),
 }
 CASES = [(endpoint, persona, codes[i]) for endpoint, codes in MATRIX.items() for i, persona in enumerate(PERSONAS)]
@@ -60,6 +61,8 @@ def call(client: APIClient, endpoint: str, study_id: uuid.UUID) -> Any:
         return client.post(f"{base}review/", {"finding": "PNEUMONIA"}, format="json")
     if endpoint == "models":
         return client.get("/api/v1/models/")
+    if endpoint == "fhir":
+        return client.get(f"{base}fhir/")
     raise AssertionError(endpoint)
 
 

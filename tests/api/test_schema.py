@@ -17,6 +17,7 @@ PATHS = [
     "/api/v1/studies/{id}/heatmap/",
     "/api/v1/studies/{id}/overlay/",
     "/api/v1/studies/{id}/review/",
+    "/api/v1/studies/{id}/fhir/",
     "/api/v1/models/",
 ]
 
@@ -59,3 +60,13 @@ def test_swagger_ui_answers_with_locally_served_assets(anonymous_client: APIClie
     html = response.content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in html
     assert "cdn.jsdelivr.net" not in html
+
+
+def test_the_schema_documents_the_fhir_report_as_fhir_json(schema: dict[str, Any]) -> None:
+    responses = schema["paths"]["/api/v1/studies/{id}/fhir/"]["get"]["responses"]
+    assert list(responses["200"]["content"]) == ["application/fhir+json"]
+    assert {"401", "403", "404", "409"} <= set(responses)
+    study = schema["components"]["schemas"]["Study"]["properties"]
+    assert {"source", "calling_ae_title", "study_instance_uid", "study_date", "image_index", "image_count"} <= set(
+        study
+    )

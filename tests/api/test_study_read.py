@@ -6,10 +6,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from diagnosis.models import AuditEvent, ModelVersion, Prediction, Study
+from diagnosis.models import AuditEvent, DicomStudy, ModelVersion, Prediction, Study
+from tests.dicom_factories import pacs_study
 from tests.factories import ModelVersionFactory, PredictionFactory, ReviewFactory, StudyFactory, png_bytes
 
 pytestmark = pytest.mark.django_db
@@ -149,6 +152,13 @@ def test_the_detail_shows_the_result_the_review_and_the_image_links(
         "image_url": f"{base}image/",
         "heatmap_url": f"{base}heatmap/",
         "overlay_url": f"{base}overlay/",
+        "fhir_url": f"{base}fhir/",
+        "source": "api",
+        "calling_ae_title": None,
+        "study_instance_uid": None,
+        "study_date": None,
+        "image_index": None,
+        "image_count": None,
     }
     assert body["completed_at"] is not None
 
@@ -246,3 +256,55 @@ def test_a_png_missing_from_storage_is_a_404_and_not_audited(
     assert response.status_code == 404
     assert response.json() == {"detail": "The heatmap of this study is missing from storage."}
     assert not AuditEvent.objects.filter(action__startswith="study.").exists()
+
+
+# --- Studies from the PACS ---------------------------------------------------------------------------------------
+
+
+def test_a_pacs_study_shows_its_source_calling_ae_uid_date_and_image_k_of_n(
+    radiologist_client: APIClient, serving_model_version: ModelVersion
+) -> None:
+    studies = pacs_study(images=3, calling_ae_title="PACS_MAIN", study_instance_uid="1.2.3.4.5")
+    stow = pacs_study(images=1, received_via=DicomStudy.Via.STOW_RS, calling_ae_title="")
+
+    rows = {row["id"]: row for row in radiologist_client.get(URL).json()["results"]}
+    for number, study in enumerate(studies, 1):
+        row = rows[str(study.id)]
+        assert (row["source"], row["calling_ae_title"], row["study_instance_uid"], row["study_date"]) == (
+            "dicom",
+            "PACS_MAIN",
+            "1.2.3.4.5",
+            "2026-11-30",
+        )
+        assert (row["image_index"], row["image_count"]) == (number, 3)
+        assert radiologist_client.get(f"{URL}{study.id}/").json() == row
+    assert (rows[str(stow[0].id)]["source"], rows[str(stow[0].id)]["image_count"]) == ("dicomweb", 1)
+
+
+def test_a_dicom_upload_shows_its_study_instance_uid_from_the_file(
+    radiologist_client: APIClient, serving_model_version: ModelVersion
+) -> None:
+    study = StudyFactory(
+        format=Study.Format.DICOM, dicom_metadata={"study_instance_uid": "1.2.9", "study_date": "20250102"}
+    )
+    body = radiologist_client.get(f"{URL}{study.id}/").json()
+    assert (body["source"], body["study_instance_uid"], body["study_date"], body["image_index"]) == (
+        "api",
+        "1.2.9",
+        "2025-01-02",
+        None,
+    )
+
+
+def test_listing_pacs_studies_costs_the_same_queries_for_one_study_as_for_many(
+    radiologist_client: APIClient, serving_model_version: ModelVersion, django_assert_num_queries: Any
+) -> None:
+    pacs_study(images=1)
+    PredictionFactory()
+    with CaptureQueriesContext(connection) as few:
+        assert radiologist_client.get(URL).status_code == 200
+    pacs_study(images=3)
+    pacs_study(images=2, received_via=DicomStudy.Via.STOW_RS)
+    PredictionFactory.create_batch(3)
+    with django_assert_num_queries(len(few.captured_queries)):
+        assert len(radiologist_client.get(URL).json()["results"]) == 10
