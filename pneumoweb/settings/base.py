@@ -337,6 +337,8 @@ PNEUMO_STOW_MAX_BYTES = env_int("PNEUMO_STOW_MAX_BYTES", 200 * 1024 * 1024)
 # Sending results to a PACS: retries with exponential backoff (capped), then the send is `failed` with its reason.
 PNEUMO_RESULT_SEND_MAX_RETRIES = env_int("PNEUMO_RESULT_SEND_MAX_RETRIES", 6)
 PNEUMO_RESULT_SEND_BACKOFF_MAX_SECONDS = env_int("PNEUMO_RESULT_SEND_BACKOFF_MAX_SECONDS", 300)
+# The verifying organization of the radiologist's verified SR; empty: the source image's InstitutionName.
+PNEUMO_DICOM_ORGANIZATION = env_str("PNEUMO_DICOM_ORGANIZATION", "")
 # Safety net for the stability window: DICOM studies whose release message was lost are released by beat.
 CELERY_BEAT_SCHEDULE["release-dicom-studies"] = {
     "task": "diagnosis.tasks.pacs.dicom_studies_release_due",
