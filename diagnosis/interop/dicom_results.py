@@ -321,13 +321,9 @@ def _captioned(overlay_png: bytes, lines: Sequence[str]) -> np.ndarray:
 def build_overlay_sc(*, source: Dataset, finding: AiFinding, overlay_png: bytes, uid_key: str) -> BuiltObject:
     """The Grad-CAM overlay with its caption as an RGB Secondary Capture in the source's study, a new series."""
     pixels = _captioned(overlay_png, caption_lines(finding))
-    reference = Dataset()
-    reference.update(source)
-    if not str(reference.get("BodyPartExamined", "")).strip():
-        reference.BodyPartExamined = "CHEST"  # from_ref_dataset copies it; without it dciodvfy complains
     series_uid = stable_uid(uid_key, "overlay-sc-series")
     sc = hd.sc.SCImage.from_ref_dataset(
-        ref_dataset=reference,
+        ref_dataset=source,
         pixel_array=pixels,
         photometric_interpretation=hd.PhotometricInterpretationValues.RGB,
         bits_allocated=8,
@@ -347,8 +343,11 @@ def build_overlay_sc(*, source: Dataset, finding: AiFinding, overlay_png: bytes,
     sc.SeriesDescription = "PneumoWeb Grad-CAM overlay"
     # The source's character set (often Latin-1) has no em dash: the text attribute gets a plain hyphen.
     sc.ImageComments = " / ".join(caption_lines(finding)).replace("—", "-")[:10240]
-    # Type 2C (paired body parts): the source's value, or empty, as dciodvfy expects for a chest.
-    sc.Laterality = source.get("Laterality", "")
+    # highdicom sets no body part; without one dciodvfy cannot tell the image is not of a paired organ and asks
+    # for Laterality. A chest X-ray screening result is of the chest, whatever the source forgot to say.
+    sc.BodyPartExamined = str(source.get("BodyPartExamined", "")).strip() or "CHEST"
+    if "Laterality" in source:
+        sc.Laterality = source.Laterality
     sc.DerivationDescription = "Grad-CAM heatmap of the PneumoWeb model blended over the source image"
     sc.SourceImageSequence = [_image_reference(source)]
     return BuiltObject(_to_bytes(sc), str(sc.SOPClassUID), str(sc.SOPInstanceUID), series_uid)
