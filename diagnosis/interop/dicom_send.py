@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +84,11 @@ class SendResult:
 class EchoResult:
     ok: bool
     message: str
+
+
+def url_without_credentials(url: str) -> str:
+    """``https://user:pw@pacs/dicom-web`` → ``https://pacs/dicom-web``: for logs, audit details and listings."""
+    return re.sub(r"//[^/@]*@", "//", url)
 
 
 def _dataset(data: bytes) -> Dataset:

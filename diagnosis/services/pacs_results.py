@@ -230,7 +230,7 @@ def result_send_backoff(*, attempts: int) -> int:
     return int(min(cap, RESULT_SEND_BACKOFF_BASE_SECONDS * 2 ** max(0, min(attempts - 1, 20))))
 
 
-def _destination(node: DicomNode) -> Destination:
+def node_destination(node: DicomNode) -> Destination:
     return Destination(
         name=node.name,
         ae_title=node.ae_title,
@@ -242,7 +242,7 @@ def _destination(node: DicomNode) -> Destination:
     )
 
 
-def _timeouts() -> Timeouts:
+def send_timeouts() -> Timeouts:
     return Timeouts(
         acse=settings.PNEUMO_DICOM_ACSE_TIMEOUT,
         dimse=settings.PNEUMO_DICOM_DIMSE_TIMEOUT,
@@ -277,7 +277,7 @@ def result_send(*, send_id: int, task_id: str = "") -> SendOutcome:
         )
     try:
         outcome = send_objects(
-            _destination(node), [data], calling_ae_title=settings.PNEUMO_DICOM_AE_TITLE, timeouts=_timeouts()
+            node_destination(node), [data], calling_ae_title=settings.PNEUMO_DICOM_AE_TITLE, timeouts=send_timeouts()
         )
     except TransientSendError as exc:
         return _send_record_failure(send=send, reason=exc.reason, final=False, task_id=task_id)

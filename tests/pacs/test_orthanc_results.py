@@ -19,6 +19,8 @@ import pydicom
 import pytest
 from django.contrib.auth.models import Group, User
 from django.core.files.base import ContentFile
+from django.test import Client
+from django.urls import reverse
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
@@ -157,6 +159,29 @@ def test_a_screened_dicom_study_sends_its_sr_and_sc_to_orthanc_by_c_store_and_st
             "VERIFIED",
             "Radiologist^Rita",
         )
+
+
+@pytest.mark.django_db
+def test_the_admin_echo_button_reaches_orthanc_by_c_echo_and_its_dicomweb_server(
+    orthancs: tuple[Orthanc, Orthanc], admin_user: Any
+) -> None:
+    dimse, web = orthancs
+    by_dimse = DicomNode.objects.create(
+        name="o-dimse", ae_title=dimse.ae_title, host="127.0.0.1", port=dimse.dicom_port
+    )
+    by_web = DicomNode.objects.create(name="o-web", dicomweb_url=f"{web.url}/dicom-web", sends_studies=False)
+    client = Client()
+    client.force_login(admin_user, backend="django.contrib.auth.backends.ModelBackend")
+
+    response = client.post(
+        reverse("admin:diagnosis_dicomnode_changelist"),
+        {"action": "test_connection", "_selected_action": [by_dimse.pk, by_web.pk]},
+        follow=True,
+    )
+
+    text = response.content.decode()
+    assert f"C-ECHO to {dimse.ae_title}@127.0.0.1:{dimse.dicom_port} succeeded" in text
+    assert "DICOMweb server of node o-web answered (QIDO-RS 200)" in text
 
 
 def _ds_decimal(value: float) -> str:
