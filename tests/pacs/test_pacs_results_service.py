@@ -227,3 +227,14 @@ def test_a_review_of_a_dicom_study_queues_and_builds_a_verified_sr(
     }
     assert ai_sr.sop_instance_uid in evidence
     assert ResultSend.objects.get(result=verified).node_name == "pacs-down"
+
+
+@pytest.mark.parametrize(
+    "name", [dispatch.STUDY_RESULTS_CREATE, dispatch.REVIEW_RESULT_CREATE, dispatch.RESULT_SEND], ids=str
+)
+def test_results_tasks_run_on_the_pacs_queue(name: str) -> None:
+    # A slow or unreachable PACS must never hold up screening: these never share the inference queue.
+    from pneumoweb.celery import app
+
+    assert app.amqp.router.route({}, name)["queue"].name == "pacs"
+    assert app.tasks[name].run.__module__ == "diagnosis.tasks.pacs_results"
