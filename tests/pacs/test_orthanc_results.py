@@ -13,7 +13,7 @@ import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pydicom
 import pytest
@@ -82,6 +82,12 @@ def impatient_pacs_worker(
     )
 
 
+def _wait_for_sends(study_id: Any, expected: int, worker: WorkerProcess) -> list[ResultSend]:
+    """The study's sends once there are ``expected`` of them and none is pending any more."""
+    settled = wait_for(lambda: _sends_settled(study_id, expected), timeout=SEND_TIMEOUT, on_timeout=worker.log_tail)
+    return cast(list[ResultSend], settled)
+
+
 def _sends_settled(study_id: Any, expected: int) -> list[ResultSend] | None:
     sends = list(ResultSend.objects.filter(result__study_id=study_id).select_related("result"))
     if len(sends) == expected and all(s.status != ResultSend.Status.PENDING for s in sends):
@@ -90,7 +96,7 @@ def _sends_settled(study_id: Any, expected: int) -> list[ResultSend] | None:
 
 
 def _kinds_in(orthanc: Orthanc, study_uid: str) -> dict[str, dict[str, Any]]:
-    """SOP class → Orthanc instance, for every instance Orthanc holds under the study."""
+    """SOP Instance UID → Orthanc instance (with its tags), for every instance Orthanc holds under the study."""
     return {i["MainDicomTags"]["SOPInstanceUID"]: i for i in orthanc.find_instances(study_uid)}
 
 
@@ -113,8 +119,8 @@ def test_a_screened_dicom_study_sends_its_sr_and_sc_to_orthanc_by_c_store_and_st
     assert response.status_code == 202, response.content
     study_id = response.json()["id"]
 
-    sends = wait_for(lambda: _sends_settled(study_id, 4), timeout=SEND_TIMEOUT, on_timeout=pacs_worker.log_tail)
-    assert sorted((s.result.kind, s.node_name, s.status, s.attempts) for s in sends) == [  # type: ignore[union-attr]
+    sends = _wait_for_sends(study_id, 4, pacs_worker)
+    assert sorted((s.result.kind, s.node_name, s.status, s.attempts) for s in sends) == [
         ("ai-sr", "orthanc-dimse", "sent", 1),
         ("ai-sr", "orthanc-web", "sent", 1),
         ("overlay-sc", "orthanc-dimse", "sent", 1),
@@ -149,7 +155,7 @@ def test_a_screened_dicom_study_sends_its_sr_and_sc_to_orthanc_by_c_store_and_st
     radiologist = User.objects.create_user("dr-orthanc", first_name="Rita", last_name="Radiologist")
     radiologist.groups.add(Group.objects.get(name="radiologist"))
     review = review_create(study=Study.objects.get(id=study_id), reviewer=radiologist, finding="PNEUMONIA")
-    wait_for(lambda: _sends_settled(study_id, 6), timeout=SEND_TIMEOUT, on_timeout=pacs_worker.log_tail)
+    _wait_for_sends(study_id, 6, pacs_worker)
     verified = ResultObject.objects.get(review=review)
     assert set(verified.sends.values_list("status", flat=True)) == {"sent"}
     for orthanc in (dimse, web):
@@ -202,12 +208,10 @@ def test_with_the_pacs_down_the_send_fails_after_its_retries_and_a_resend_succee
     dimse.stop()
     try:
         dispatch.enqueue_on_commit(dispatch.STUDY_RESULTS_CREATE, str(study.id))
-        sends = wait_for(
-            lambda: _sends_settled(study.id, 2), timeout=SEND_TIMEOUT, on_timeout=impatient_pacs_worker.log_tail
-        )
+        sends = _wait_for_sends(study.id, 2, impatient_pacs_worker)
     finally:
         dimse.start()
-    for send in sends:  # type: ignore[union-attr]
+    for send in sends:
         assert (send.status, send.attempts, send.sent_at) == ("failed", 3, None)
         assert f"Could not connect to {dimse.ae_title}@127.0.0.1:{dimse.dicom_port}" in send.error
     study.refresh_from_db()
@@ -216,8 +220,6 @@ def test_with_the_pacs_down_the_send_fails_after_its_retries_and_a_resend_succee
     assert dimse.find_instances(study_uid) == []
 
     assert result_sends_resend(sends=ResultSend.objects.filter(result__study=study)) == 2
-    sends = wait_for(
-        lambda: _sends_settled(study.id, 2), timeout=SEND_TIMEOUT, on_timeout=impatient_pacs_worker.log_tail
-    )
-    assert {(s.status, s.attempts, s.error) for s in sends} == {("sent", 1, "")}  # type: ignore[union-attr]
+    sends = _wait_for_sends(study.id, 2, impatient_pacs_worker)
+    assert {(s.status, s.attempts, s.error) for s in sends} == {("sent", 1, "")}
     assert len(dimse.find_instances(study_uid)) == 2
