@@ -22,7 +22,7 @@ from diagnosis.exceptions import ApplicationError
 from diagnosis.interop.dicom_send import url_without_credentials
 from diagnosis.models import DicomNode, ResultObject, ResultSend
 from diagnosis.services.dicom_nodes import dicom_node_echo, dicom_node_remove, dicom_node_save
-from diagnosis.services.pacs_results import result_objects_resend, result_sends_resend
+from diagnosis.services.pacs_results_recovery import result_objects_resend, result_sends_resend
 
 
 class DicomNodeForm(forms.ModelForm):  # type: ignore[type-arg]  # ModelForm[...] fails at runtime

@@ -13,16 +13,13 @@ send that is no longer ``pending`` is left alone.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 from uuid import UUID
 
 from django.conf import settings
-from django.contrib.auth.models import AnonymousUser, User
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.fields.files import FieldFile
-from django.http import HttpRequest
 from django.utils import timezone
 
 from diagnosis.interop.dicom_results import (
@@ -202,12 +199,12 @@ def _results_record(
             },
         )
         for node in nodes:
-            _send_create(result=result, node=node)
+            result_send_create(result=result, node=node)
         created.append(result)
     return created
 
 
-def _send_create(*, result: ResultObject, node: DicomNode) -> ResultSend:
+def result_send_create(*, result: ResultObject, node: DicomNode) -> ResultSend:
     send = ResultSend.objects.create(result=result, node=node, node_name=node.name)
     dispatch.enqueue_on_commit(dispatch.RESULT_SEND, send.id)
     return send
@@ -286,7 +283,7 @@ def result_send(*, send_id: int, task_id: str = "") -> SendOutcome:
     return _send_record_success(send=send, outcome=outcome, task_id=task_id)
 
 
-def _send_details(send: ResultSend) -> dict[str, object]:
+def result_send_details(send: ResultSend) -> dict[str, object]:
     # Never the node's credentials or URL (a URL may carry user:password@): its name identifies it.
     return {
         "send_id": send.id,
@@ -309,7 +306,7 @@ def _send_record_success(*, send: ResultSend, outcome: SendResult, task_id: str)
             subject_type="study",
             subject_id=str(send.result.study_id),
             task_id=task_id,
-            details={**_send_details(send), "via": outcome.via, "attempts": send.attempts + 1},
+            details={**result_send_details(send), "via": outcome.via, "attempts": send.attempts + 1},
         )
     return SendOutcome(status=ResultSend.Status.SENT)
 
@@ -330,7 +327,7 @@ def _send_record_failure(*, send: ResultSend, reason: str, final: bool, task_id:
             subject_type="study",
             subject_id=str(send.result.study_id),
             task_id=task_id,
-            details={**_send_details(send), "reason": reason[:2000], "attempts": attempts},
+            details={**result_send_details(send), "reason": reason[:2000], "attempts": attempts},
         )
         logger.warning(
             "send %s to %s failed for good after %d attempt(s): %s", send.id, send.node_name, attempts, reason
@@ -338,58 +335,3 @@ def _send_record_failure(*, send: ResultSend, reason: str, final: bool, task_id:
         return SendOutcome(status=ResultSend.Status.FAILED)
     logger.info("send %s to %s failed (attempt %d), will retry: %s", send.id, send.node_name, attempts, reason)
     return SendOutcome(status=ResultSend.Status.PENDING, retry_in=result_send_backoff(attempts=attempts))
-
-
-# --- Resending -------------------------------------------------------------------------------------------------
-
-
-def _resend_audit(
-    *, send: ResultSend, previous: str, actor: User | AnonymousUser | None, request: HttpRequest | None
-) -> None:
-    audit_record(
-        action=AuditAction.RESULT_RESEND_REQUESTED,
-        subject_type="study",
-        subject_id=str(send.result.study_id),
-        actor=actor,
-        request=request,
-        details={**_send_details(send), "previous_status": previous},
-    )
-
-
-@transaction.atomic
-def result_sends_resend(
-    *, sends: Iterable[ResultSend], actor: User | AnonymousUser | None = None, request: HttpRequest | None = None
-) -> int:
-    """Send these again from scratch (pending, no attempts). A pending send is already on its way: left alone."""
-    count = 0
-    ids = [send.id for send in sends]
-    for send in ResultSend.objects.select_for_update().select_related("result").filter(id__in=ids):
-        if send.status == ResultSend.Status.PENDING:
-            continue
-        previous = send.status
-        send.status, send.attempts, send.error, send.sent_at = ResultSend.Status.PENDING, 0, "", None
-        send.save(update_fields=["status", "attempts", "error", "sent_at", "updated_at"])
-        _resend_audit(send=send, previous=previous, actor=actor, request=request)
-        dispatch.enqueue_on_commit(dispatch.RESULT_SEND, send.id)
-        count += 1
-    return count
-
-
-@transaction.atomic
-def result_objects_resend(
-    *, results: Iterable[ResultObject], actor: User | AnonymousUser | None = None, request: HttpRequest | None = None
-) -> int:
-    """Send these objects to every result destination that has not got them: new sends, and failed ones again."""
-    count = 0
-    nodes = list(dicom_nodes_receiving_results())
-    for result in results:
-        sends = {send.node_id: send for send in result.sends.select_for_update()}
-        for node in nodes:
-            send = sends.get(node.id)
-            if send is None:
-                send = _send_create(result=result, node=node)
-                _resend_audit(send=send, previous="none", actor=actor, request=request)
-                count += 1
-            elif send.status == ResultSend.Status.FAILED:
-                count += result_sends_resend(sends=[send], actor=actor, request=request)
-    return count

@@ -13,6 +13,7 @@ from django.db import InterfaceError, OperationalError
 from diagnosis.log_context import task_id_var
 from diagnosis.services import dispatch
 from diagnosis.services.pacs_results import result_send, review_result_create, study_results_create
+from diagnosis.services.pacs_results_recovery import pacs_results_reconcile
 
 # A database blip is worth a retry; a build error is not (the service logs it and returns).
 TRANSIENT_ERRORS = (OperationalError, InterfaceError)
@@ -63,3 +64,8 @@ def result_send_task(self: Task[[int], str], send_id: int) -> str:
         # The row counts the attempts and ends the send `failed` after the last one, so no Celery limit here.
         raise self.retry(countdown=outcome.retry_in)
     return outcome.status
+
+
+@shared_task(name=dispatch.PACS_RESULTS_RECONCILE)
+def pacs_results_reconcile_task() -> dict[str, int]:
+    return pacs_results_reconcile()

@@ -339,6 +339,11 @@ PNEUMO_RESULT_SEND_MAX_RETRIES = env_int("PNEUMO_RESULT_SEND_MAX_RETRIES", 6)
 PNEUMO_RESULT_SEND_BACKOFF_MAX_SECONDS = env_int("PNEUMO_RESULT_SEND_BACKOFF_MAX_SECONDS", 300)
 # The verifying organization of the radiologist's verified SR; empty: the source image's InstitutionName.
 PNEUMO_DICOM_ORGANIZATION = env_str("PNEUMO_DICOM_ORGANIZATION", "")
+# Safety net for results sent back to the PACS: work whose message Redis lost is queued again from the database.
+CELERY_BEAT_SCHEDULE["reconcile-pacs-results"] = {
+    "task": "diagnosis.tasks.pacs.pacs_results_reconcile",
+    "schedule": 60.0,
+}
 # Safety net for the stability window: DICOM studies whose release message was lost are released by beat.
 CELERY_BEAT_SCHEDULE["release-dicom-studies"] = {
     "task": "diagnosis.tasks.pacs.dicom_studies_release_due",

@@ -23,7 +23,13 @@ def test_every_dispatched_name_is_a_task_named_after_its_module(name: str) -> No
 # Issue 9: every PACS task is named `diagnosis.tasks.pacs.*` (one route to the `pacs` queue); the tasks that send
 # results back live beside the listener's, in their own module.
 RESULTS_TASKS = dict.fromkeys(
-    (dispatch.STUDY_RESULTS_CREATE, dispatch.REVIEW_RESULT_CREATE, dispatch.RESULT_SEND), "diagnosis.tasks.pacs_results"
+    (
+        dispatch.STUDY_RESULTS_CREATE,
+        dispatch.REVIEW_RESULT_CREATE,
+        dispatch.RESULT_SEND,
+        dispatch.PACS_RESULTS_RECONCILE,
+    ),
+    "diagnosis.tasks.pacs_results",
 )
 
 

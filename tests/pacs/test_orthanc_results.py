@@ -26,7 +26,7 @@ from rest_framework.test import APIClient
 
 from diagnosis.models import AuditAction, AuditEvent, DicomNode, ResultObject, ResultSend, Study
 from diagnosis.services import dispatch
-from diagnosis.services.pacs_results import result_sends_resend
+from diagnosis.services.pacs_results_recovery import result_sends_resend
 from diagnosis.services.reviews import review_create
 from tests.factories import PredictionFactory, StudyFactory
 from tests.integration.conftest import WorkerProcess, wait_for

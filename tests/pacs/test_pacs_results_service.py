@@ -7,23 +7,28 @@ The network peer here is a closed port (nothing listens): sending to a real Orth
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pydicom
 import pytest
 from django.core.files.base import ContentFile
 from django.test import override_settings
+from django.utils import timezone
 
-from diagnosis.models import AuditAction, AuditEvent, DicomNode, ResultObject, ResultSend, Study
+from diagnosis.models import AuditAction, AuditEvent, DicomNode, ResultObject, ResultSend, Review, Study
 from diagnosis.services import dispatch
 from diagnosis.services.inference import study_run_inference
 from diagnosis.services.pacs_results import (
-    result_objects_resend,
     result_send,
     result_send_backoff,
-    result_sends_resend,
     review_result_create,
     study_results_create,
+)
+from diagnosis.services.pacs_results_recovery import (
+    pacs_results_reconcile,
+    result_objects_resend,
+    result_sends_resend,
 )
 from diagnosis.services.reviews import review_create
 from tests.diagnosis.conftest import FakePredictor
@@ -230,7 +235,14 @@ def test_a_review_of_a_dicom_study_queues_and_builds_a_verified_sr(
 
 
 @pytest.mark.parametrize(
-    "name", [dispatch.STUDY_RESULTS_CREATE, dispatch.REVIEW_RESULT_CREATE, dispatch.RESULT_SEND], ids=str
+    "name",
+    [
+        dispatch.STUDY_RESULTS_CREATE,
+        dispatch.REVIEW_RESULT_CREATE,
+        dispatch.RESULT_SEND,
+        dispatch.PACS_RESULTS_RECONCILE,
+    ],
+    ids=str,
 )
 def test_results_tasks_run_on_the_pacs_queue(name: str) -> None:
     # A slow or unreachable PACS must never hold up screening: these never share the inference queue.
@@ -238,3 +250,32 @@ def test_results_tasks_run_on_the_pacs_queue(name: str) -> None:
 
     assert app.amqp.router.route({}, name)["queue"].name == "pacs"
     assert app.tasks[name].run.__module__ == "diagnosis.tasks.pacs_results"
+
+
+def test_the_reconciler_queues_again_what_redis_lost(
+    dicom_study: Study, pacs_node: DicomNode, radiologist: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    long_ago = timezone.now() - timedelta(hours=1)
+    Study.objects.filter(id=dicom_study.id).update(completed_at=long_ago)
+    review = review_create(study=dicom_study, reviewer=radiologist, finding="PNEUMONIA")
+    Review.objects.filter(id=review.id).update(created_at=long_ago)
+    recent = StudyFactory(completed=True, format=Study.Format.DICOM, file=ContentFile(synthetic_dx(), name="original"))
+    PredictionFactory(study=recent)  # completed just now: its own message is probably still queued
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        first = pacs_results_reconcile()
+    assert first == {"studies": 1, "reviews": 1, "sends": 0}
+    assert sorted(queued_tasks(callbacks)) == sorted(
+        [(dispatch.STUDY_RESULTS_CREATE, (str(dicom_study.id),)), (dispatch.REVIEW_RESULT_CREATE, (review.id,))]
+    )
+
+    study_results_create(study_id=dicom_study.id)
+    review_result_create(review_id=review.id)
+    ResultSend.objects.update(updated_at=long_ago)  # pending for an hour: their messages are gone
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        second = pacs_results_reconcile()
+        third = pacs_results_reconcile()
+
+    assert second == {"studies": 0, "reviews": 0, "sends": 3}
+    assert third == {"studies": 0, "reviews": 0, "sends": 0}  # each lost send is re-sent once per period
+    assert sorted(args for name, args in queued_tasks(callbacks)) == sorted((s.id,) for s in ResultSend.objects.all())
