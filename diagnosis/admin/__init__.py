@@ -19,6 +19,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from diagnosis.admin import display, model_version_views, training_run_views
+from diagnosis.admin import pacs_results as pacs_results  # registers the DICOM node and result-object admins
 from diagnosis.models import AuditEvent, ModelVersion, Prediction, Review, Study, TrainingRun
 from diagnosis.selectors.performance import population_note, versions_live_performance, versions_score_drift
 from diagnosis.selectors.studies import study_find

@@ -30,6 +30,7 @@ from diagnosis.dashboard.forms import ReviewForm, UploadForm, WorklistFilterForm
 from diagnosis.exceptions import ApplicationError
 from diagnosis.models import ModelVersion, Prediction, Review, Study
 from diagnosis.selectors import studies as selectors
+from diagnosis.selectors.pacs_results import study_result_sends
 from diagnosis.services.access_audit import study_list_record_view
 from diagnosis.services.reviews import review_create
 from diagnosis.services.studies import StudyUpload, study_create_from_upload, study_record_view
@@ -305,6 +306,7 @@ def _render_study(
         "overlay_url": f"{api_base}/overlay/" if prediction is not None and prediction.overlay else "",
         "in_progress": study.status in (Study.Status.QUEUED, Study.Status.PROCESSING),
         "poll_seconds": STUDY_POLL_SECONDS,
+        "result_sends": study_result_sends(study),
     }
     return render(request, "diagnosis/study.html", context, status=status)
 

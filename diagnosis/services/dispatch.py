@@ -22,12 +22,13 @@ TRAINING_RUN_EXECUTE = "diagnosis.tasks.training.training_run_execute"
 MODEL_VERSION_CALIBRATE_ON_FOLDER = "diagnosis.tasks.lifecycle.model_version_calibrate_on_folder"
 MODEL_VERSION_REGISTER = "diagnosis.tasks.lifecycle.model_version_register"
 AUDIT_CHECKPOINT_WRITE = "diagnosis.tasks.audit.audit_checkpoint_write"
-# The PACS peer (issue 9), all on the `pacs` queue.
+# The PACS peer (issue 9), all on the `pacs` queue: receiving (tasks/pacs.py) and results back (tasks/pacs_results.py).
 DICOM_STUDY_RELEASE = "diagnosis.tasks.pacs.dicom_study_release"
 DICOM_STUDIES_RELEASE_DUE = "diagnosis.tasks.pacs.dicom_studies_release_due"
-STUDY_RESULTS_CREATE = "diagnosis.tasks.pacs.study_results_create"
-REVIEW_RESULT_CREATE = "diagnosis.tasks.pacs.review_result_create"
-RESULT_SEND = "diagnosis.tasks.pacs.result_send"
+STUDY_RESULTS_CREATE = "diagnosis.tasks.pacs_results.study_results_create"
+REVIEW_RESULT_CREATE = "diagnosis.tasks.pacs_results.review_result_create"
+RESULT_SEND = "diagnosis.tasks.pacs_results.result_send"
+PACS_RESULTS_RECONCILE = "diagnosis.tasks.pacs_results.pacs_results_reconcile"
 
 TASK_NAMES = (
     STUDY_RUN_INFERENCE,
@@ -41,11 +42,13 @@ TASK_NAMES = (
     STUDY_RESULTS_CREATE,
     REVIEW_RESULT_CREATE,
     RESULT_SEND,
+    PACS_RESULTS_RECONCILE,
 )
 
 
-# Tasks whose lost or unsent messages the reconciler re-sends from the database (studies_requeue_stuck).
-RECONCILED_TASK_NAMES = frozenset({STUDY_RUN_INFERENCE})
+# Tasks whose lost or unsent messages a reconciler re-sends from the database (studies_requeue_stuck; for the
+# results sent back to the PACS, pacs_results_reconcile): a review or a completed study never fails for want of Redis.
+RECONCILED_TASK_NAMES = frozenset({STUDY_RUN_INFERENCE, STUDY_RESULTS_CREATE, REVIEW_RESULT_CREATE, RESULT_SEND})
 
 
 def _send(task_name: str, args: tuple[object, ...]) -> None:

@@ -238,6 +238,9 @@ def _study_record_results(
             "shadow_versions": [shadow.version for shadow, _ in shadow_results],
         },
     )
+    if study.format == Study.Format.DICOM:
+        # Results back to the PACS (SR + Grad-CAM image), on the `pacs` queue: never holds up or fails the study.
+        dispatch.enqueue_on_commit(dispatch.STUDY_RESULTS_CREATE, str(study.id))
     return prediction
 
 

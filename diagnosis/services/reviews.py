@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from diagnosis.exceptions import InvalidInputError, StudyStateError
 from diagnosis.models import AuditAction, Review, Study
 from diagnosis.selectors.studies import study_primary_prediction
+from diagnosis.services import dispatch
 from diagnosis.services.audit import audit_record
 
 
@@ -48,4 +49,7 @@ def review_create(
             "review_id": review.id,
         },
     )
+    if study.format == Study.Format.DICOM:
+        # The radiologist's verified SR goes back to the PACS too (services/pacs_results.py, `pacs` queue).
+        dispatch.enqueue_on_commit(dispatch.REVIEW_RESULT_CREATE, review.id)
     return review

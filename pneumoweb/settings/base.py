@@ -286,6 +286,7 @@ CELERY_TASK_ROUTES = {
     # The PACS peer (issue 9): grouping received instances into studies, building and sending results. A slow or
     # unreachable PACS must never hold up screening, so these have their own queue.
     "diagnosis.tasks.pacs.*": {"queue": "pacs"},
+    "diagnosis.tasks.pacs_results.*": {"queue": "pacs"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 PNEUMO_MAX_INFERENCE_ATTEMPTS = env_int("PNEUMO_MAX_INFERENCE_ATTEMPTS", 3)
@@ -340,6 +341,13 @@ PNEUMO_RESULT_SEND_BACKOFF_MAX_SECONDS = env_int("PNEUMO_RESULT_SEND_BACKOFF_MAX
 # FHIR DiagnosticReport (GET /api/v1/studies/{id}/fhir/): the identifier system of the hospital's patient IDs (e.g.
 # its MRN namespace URI), put on the report's subject. Empty: the subject carries the patient ID without a system.
 PNEUMO_FHIR_PATIENT_ID_SYSTEM = env_str("PNEUMO_FHIR_PATIENT_ID_SYSTEM", "")
+# The verifying organization of the radiologist's verified SR; empty: the source image's InstitutionName.
+PNEUMO_DICOM_ORGANIZATION = env_str("PNEUMO_DICOM_ORGANIZATION", "")
+# Safety net for results sent back to the PACS: work whose message Redis lost is queued again from the database.
+CELERY_BEAT_SCHEDULE["reconcile-pacs-results"] = {
+    "task": "diagnosis.tasks.pacs_results.pacs_results_reconcile",
+    "schedule": 60.0,
+}
 # Safety net for the stability window: DICOM studies whose release message was lost are released by beat.
 CELERY_BEAT_SCHEDULE["release-dicom-studies"] = {
     "task": "diagnosis.tasks.pacs.dicom_studies_release_due",
