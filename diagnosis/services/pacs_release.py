@@ -69,7 +69,7 @@ def dicom_study_release(*, dicom_study_id: str | uuid.UUID) -> ReleaseResult:
     if remaining > 0:
         return ReleaseResult(retry_in=remaining)
     pending = list(
-        DicomInstance.objects.select_for_update()
+        DicomInstance.objects.select_for_update(of=("self",))
         .filter(dicom_study=dicom_study, study__isnull=True)
         .select_related("received_by")
         .order_by("received_at", "id")
