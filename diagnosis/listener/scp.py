@@ -21,6 +21,7 @@ import threading
 
 from django.db import connections
 from pynetdicom import AE, evt
+from pynetdicom.association import Association
 from pynetdicom.events import Event, EventHandlerType
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
@@ -63,6 +64,15 @@ def _close_db_connections(event: Event | None = None) -> None:
     connections.close_all()
 
 
+def _reject(assoc: Association, result: int, source: int, diagnostic: int) -> None:
+    # As pynetdicom's own rejections do: send A-ASSOCIATE-RJ, then wait until the peer has it and the DUL stops
+    # (without kill() the socket is shut before the PDU leaves, and the peer sees an abort instead of a reason).
+    assoc.acse.send_reject(result, source, diagnostic)
+    evt.trigger(assoc, evt.EVT_REJECTED, {})
+    assoc.kill()
+    _close_db_connections()
+
+
 def handle_requested(event: Event) -> None:
     """Refuse an association from a calling AE title that no enabled sending node has (checked on every request)."""
     assoc = event.assoc
@@ -71,13 +81,11 @@ def handle_requested(event: Event) -> None:
         allowed = dicom_node_sender_for_ae_title(calling) is not None
     except Exception:  # noqa: BLE001 - the database is down: refuse for now (transient), keep listening
         logger.exception("cannot read the DICOM node allow-list; refusing the association from %r", calling)
-        assoc.acse.send_reject(0x02, 0x01, 0x01)
-        _close_db_connections()
+        _reject(assoc, 0x02, 0x01, 0x01)
         return
     if not allowed:
         logger.warning("association from calling AE %r refused: not an enabled sending DICOM node", calling)
-        assoc.acse.send_reject(0x01, 0x01, 0x03)  # rejected-permanent, service user, calling AE not recognised
-        _close_db_connections()
+        _reject(assoc, 0x01, 0x01, 0x03)  # rejected-permanent, service user, calling AE not recognised
 
 
 def handle_store(event: Event) -> int:
