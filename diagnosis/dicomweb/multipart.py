@@ -13,6 +13,7 @@ from typing import Protocol
 
 MAX_PARTS = 10_000
 MAX_PART_HEADER_BYTES = 16 * 1024
+MAX_BOUNDARY_LENGTH = 200
 DICOM_MEDIA_TYPE = "application/dicom"
 
 
@@ -62,7 +63,8 @@ def stow_boundary(content_type: str) -> str:
     if part_type is not None and str(part_type).strip().lower() != DICOM_MEDIA_TYPE:
         raise UnsupportedContentTypeError(f'Only type="{DICOM_MEDIA_TYPE}" is accepted. Received: {part_type}')
     boundary = message.get_param("boundary")
-    if not isinstance(boundary, str) or not 0 < len(boundary) <= 70:
+    # RFC 2046 allows 70 characters; Orthanc's DICOMweb client sends 73, so a little more is tolerated.
+    if not isinstance(boundary, str) or not 0 < len(boundary) <= MAX_BOUNDARY_LENGTH:
         raise MultipartError("The multipart/related content type has no valid boundary.")
     return boundary
 

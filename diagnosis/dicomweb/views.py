@@ -38,6 +38,7 @@ from diagnosis.dicomweb.multipart import (
     parse_parts,
     stow_boundary,
 )
+from diagnosis.interop.part10 import MAGIC, PREAMBLE_LENGTH
 from diagnosis.models import DicomStudy
 from diagnosis.selectors.studies import user_is_integrator
 from diagnosis.services.pacs_ingest import IngestOutcome, IngestStatus, dicom_instance_receive
@@ -144,6 +145,18 @@ def _item(outcome: IngestOutcome) -> dict[str, Any]:
     return item
 
 
+def _as_part10(data: bytes) -> bytes:
+    """The part as a Part 10 file. Some senders (dicomweb-client, via pydicom's ``dcmwrite``) leave out the
+    128-byte preamble and ``DICM`` prefix and start at the file meta group (0002,xxxx): those are added back."""
+    if data[PREAMBLE_LENGTH : PREAMBLE_LENGTH + 4] == MAGIC:
+        return data
+    if data[:4] == MAGIC:
+        return bytes(PREAMBLE_LENGTH) + data
+    if data[:2] == b"\x02\x00":
+        return bytes(PREAMBLE_LENGTH) + MAGIC + data
+    return data
+
+
 def _store_parts(
     body: mmap.mmap, parts: list[Part], *, user: User, study_instance_uid: str | None
 ) -> list[IngestOutcome]:
@@ -154,7 +167,7 @@ def _store_parts(
             continue
         outcomes.append(
             dicom_instance_receive(
-                data=body[part.start : part.end],
+                data=_as_part10(body[part.start : part.end]),
                 via=DicomStudy.Via.STOW_RS,
                 calling_ae_title="",
                 node=None,

@@ -89,3 +89,9 @@ def test_other_content_types_are_unsupported(content_type: str) -> None:
 def test_a_missing_boundary_is_a_malformed_request() -> None:
     with pytest.raises(MultipartError):
         stow_boundary('multipart/related; type="application/dicom"')
+
+
+def test_a_long_boundary_as_orthanc_sends_it_is_accepted() -> None:
+    boundary = "987b1273-ede2-4a25-83bb-4b17586e10f6-987b1273-ede2-4a25-83bb-4b17586e10f6"  # 73 characters
+    assert stow_boundary(f'multipart/related; type="application/dicom"; boundary={boundary}') == boundary
+    assert contents(body(b"abc", boundary=boundary), boundary) == [b"abc"]
