@@ -114,3 +114,25 @@ def test_the_beat_safety_net_releases_only_quiet_studies(serving_model_version: 
 
     assert dicom_studies_release_due() == 1
     assert Study.objects.get().dicom_instance.dicom_study == quiet_study
+
+
+def test_the_release_task_asks_again_later_while_the_study_still_receives(
+    serving_model_version: Any, enqueue: Any, settings: Any
+) -> None:
+    from unittest import mock
+
+    from diagnosis.services import dispatch
+    from diagnosis.tasks.pacs import dicom_study_release_task
+
+    settings.PNEUMO_DICOM_STABILITY_SECONDS = 30
+    dicom_study = receive_study(1)
+    request = mock.Mock(is_eager=False)
+    with (
+        mock.patch.object(dicom_study_release_task, "request_stack", mock.Mock(top=request)),
+        mock.patch.object(dispatch, "enqueue_later_on_commit") as later,
+    ):
+        assert dicom_study_release_task.run(str(dicom_study.id)) == 0
+    (name, study_id), kwargs = later.call_args
+    assert (name, study_id) == (dispatch.DICOM_STUDY_RELEASE, str(dicom_study.id))
+    assert 0 < kwargs["countdown"] <= 30
+    assert Study.objects.count() == 0
