@@ -74,6 +74,17 @@ def encode(ds: Dataset, *, meta_as_given: bool = False) -> bytes:
     return buffer.getvalue()
 
 
+def dataset_bytes(ds: Dataset) -> bytes:
+    """The data set alone (Explicit VR Little Endian), as a C-STORE carries it: no preamble, no file meta."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+
+    buffer = DicomBytesIO()
+    buffer.is_little_endian, buffer.is_implicit_VR = True, False
+    write_dataset(buffer, ds)
+    return buffer.getvalue()
+
+
 def image_bytes(**kwargs: object) -> bytes:
     return encode(image_dataset(**kwargs))  # type: ignore[arg-type]
 
