@@ -117,7 +117,6 @@ def dicom_instance_receive(
     calling_ae_title = _printable(calling_ae_title)[:16]
     try:
         checked = _check(data, expected_study_uid=expected_study_uid)
-        _check_free_space()
         outcome = _store(data=data, checked=checked, via=via, calling_ae_title=calling_ae_title, node=node, user=user)
     except _Refused as refused:
         _audit_refused(refused, data=data, via=via, calling_ae_title=calling_ae_title, user=user)
@@ -250,6 +249,7 @@ def _store(
             dicom_study_id=existing.dicom_study_id,
             **uids,
         )
+    _check_free_space()  # after the duplicate check: an image already stored needs no space
     now = timezone.now()
     instance = DicomInstance(
         received_at=now,

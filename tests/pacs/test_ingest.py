@@ -195,3 +195,10 @@ def test_a_later_instance_restarts_the_stability_window() -> None:
     dicom_study = DicomStudy.objects.get()
     assert dicom_study.last_received_at > first and dicom_study.first_received_at == first
     assert dicom_study.instances.count() == 2
+
+
+def test_an_instance_already_stored_is_a_success_even_under_the_watermark(settings: Any) -> None:
+    data = image_bytes(study_uid=generate_uid())
+    receive(data)
+    settings.PNEUMO_DICOM_MIN_FREE_MB = 10**12
+    assert receive(data).status is IngestStatus.DUPLICATE
