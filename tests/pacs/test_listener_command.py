@@ -25,3 +25,30 @@ def test_the_listener_accepts_verification_and_the_image_classes_in_every_listed
     for sop_class in ACCEPTED_SOP_CLASSES:
         assert contexts[sop_class] == list(TRANSFER_SYNTAXES)
     assert ae.require_called_aet and ae.maximum_associations == 4
+
+
+def test_the_listener_process_never_imports_tensorflow() -> None:
+    import subprocess
+    import sys
+
+    from tests.http.servers import ROOT
+
+    code = (
+        "import os, sys; os.environ['DJANGO_SETTINGS_MODULE'] = 'pneumoweb.settings.test'; import django; "
+        "django.setup(); import diagnosis.listener.scp, diagnosis.dicomweb.views, diagnosis.tasks; "
+        "print(','.join(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1:] in ([], [""]), result.stdout
+
+
+def test_docker_compose_runs_the_listener_and_the_worker_consumes_the_pacs_queue() -> None:
+    import yaml
+
+    from tests.http.servers import ROOT
+
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    assert "dicom_listener" in services["dicom-listener"]["command"]
+    assert "11112:11112" in services["dicom-listener"]["ports"]
+    assert "pacs" in services["worker"]["command"].split("-Q ", 1)[1].split()[0].split(",")
