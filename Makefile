@@ -43,13 +43,15 @@ admin: migrate
 demo-model: migrate
 	$(BIN)/python manage.py create_demo_model --if-none
 
-# The worker runs with an embedded beat for the stuck-study reconciler; the web server stays in the foreground.
+# The worker runs with an embedded beat for the stuck-study reconciler; the DICOM listener (C-STORE from a PACS,
+# port PNEUMO_DICOM_PORT) runs beside it; the web server stays in the foreground.
 run: admin demo-model
 	$(BIN)/python manage.py collectstatic --noinput >/dev/null
-	@echo "Starting Celery worker (queues: inference, training) and web server on http://127.0.0.1:$(PORT)/"
-	@set -m; $(BIN)/celery -A pneumoweb worker -B -Q inference,training --concurrency 1 --loglevel INFO \
+	@echo "Starting Celery worker (queues: inference, training, pacs), DICOM listener and web server on http://127.0.0.1:$(PORT)/"
+	@set -m; $(BIN)/celery -A pneumoweb worker -B -Q inference,training,pacs --concurrency 1 --loglevel INFO \
 	    --schedule var/celerybeat-schedule & worker=$$!; \
-	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+	$(BIN)/python manage.py dicom_listener & listener=$$!; \
+	trap 'kill -TERM $$worker $$listener 2>/dev/null; wait $$worker $$listener' EXIT INT TERM; \
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT) --noreload
 
 browser:

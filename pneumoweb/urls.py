@@ -15,6 +15,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/", include("diagnosis.api.urls")),  # REST API v1, OpenAPI schema and docs
+    path("dicomweb/", include("diagnosis.dicomweb.urls")),  # STOW-RS from a PACS (issue 9)
     path("", include("diagnosis.dashboard.urls")),
 ]
 

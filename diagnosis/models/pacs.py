@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 
 
@@ -102,6 +103,10 @@ class DicomInstance(models.Model):
     received_at = models.DateTimeField()
     received_via = models.CharField(max_length=8, choices=DicomStudy.Via.choices)
     calling_ae_title = models.CharField(max_length=16, blank=True)
+    # Who sent it by STOW-RS (its Study is theirs); empty for C-STORE, whose studies belong to the listener's user.
+    received_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     study = models.OneToOneField(
         "diagnosis.Study", null=True, blank=True, on_delete=models.SET_NULL, related_name="dicom_instance"
     )

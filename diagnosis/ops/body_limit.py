@@ -32,6 +32,9 @@ from rest_framework.settings import api_settings
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 # Routes (``namespace:name``) that accept an X-ray in the body.
 UPLOAD_ROUTES = frozenset({"dashboard:upload", "dashboard:upload_file", "api:study-list"})
+# STOW-RS routes: their view authenticates from the headers alone (token or Basic, no session, no CSRF), then reads
+# the body itself in bounded chunks up to PNEUMO_STOW_MAX_BYTES, chunked ones included (it answers 401/403/411/413).
+STOW_ROUTES = frozenset({"dicomweb:stow", "dicomweb:stow-study"})
 
 
 def _declared_length(request: HttpRequest) -> int | None:
@@ -47,12 +50,15 @@ def _declared_length(request: HttpRequest) -> int | None:
     return 0
 
 
-def _is_upload_route(request: HttpRequest) -> bool:
+def _route(request: HttpRequest) -> str:
     try:
-        match = resolve(request.path_info)
+        return resolve(request.path_info).view_name
     except Resolver404:
-        return False
-    return match.view_name in UPLOAD_ROUTES
+        return ""
+
+
+def _is_upload_route(request: HttpRequest) -> bool:
+    return _route(request) in UPLOAD_ROUTES
 
 
 def _token_authenticated(request: HttpRequest) -> bool:
@@ -97,6 +103,8 @@ class RequestBodyLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method == "POST" and _route(request) in STOW_ROUTES:
+            return self.get_response(request)
         length = _declared_length(request)
         if length is None:
             return _refuse(request, status=411, detail="Send the request body with a Content-Length.")

@@ -46,14 +46,21 @@ TASK_NAMES = (
 )
 
 
-# Tasks whose lost or unsent messages a reconciler re-sends from the database (studies_requeue_stuck; for the
-# results sent back to the PACS, pacs_results_reconcile): a review or a completed study never fails for want of Redis.
-RECONCILED_TASK_NAMES = frozenset({STUDY_RUN_INFERENCE, STUDY_RESULTS_CREATE, REVIEW_RESULT_CREATE, RESULT_SEND})
+# Tasks whose lost or unsent messages a reconciler re-sends from the database: studies_requeue_stuck for inference,
+# dicom_studies_release_due (beat) for the release of received DICOM studies, pacs_results_reconcile for the results
+# sent back to the PACS. A review, an upload or a received instance never fails for want of Redis.
+RECONCILED_TASK_NAMES = frozenset(
+    {STUDY_RUN_INFERENCE, DICOM_STUDY_RELEASE, STUDY_RESULTS_CREATE, REVIEW_RESULT_CREATE, RESULT_SEND}
+)
 
 
-def _send(task_name: str, args: tuple[object, ...]) -> None:
+def _send(task_name: str, args: tuple[object, ...], countdown: float | None = None) -> None:
     try:
-        current_app.tasks[task_name].delay(*args)
+        task = current_app.tasks[task_name]
+        if countdown is None:
+            task.delay(*args)
+        else:
+            task.apply_async(args=args, countdown=countdown)
     except (BrokerUnavailableError, ConnectionError, TimeoutError):
         if task_name not in RECONCILED_TASK_NAMES:
             raise
@@ -62,12 +69,26 @@ def _send(task_name: str, args: tuple[object, ...]) -> None:
         logger.warning("broker unavailable: %s%r not sent now; the reconciler will re-send it", task_name, args)
 
 
+def _check_name(task_name: str) -> None:
+    if task_name not in TASK_NAMES:
+        raise ValueError(f"Unknown task {task_name!r}. Known: {', '.join(TASK_NAMES)}")
+
+
 def enqueue_on_commit(task_name: str, *args: object) -> None:
     """Queue ``task_name(*args)`` after the surrounding transaction commits (at once outside one).
 
     A worker must never look for a row that is not committed yet, or that a rollback removed. A broker outage is
     logged, not raised, for the tasks the reconciler re-sends (``RECONCILED_TASK_NAMES``): the database is the record.
     """
-    if task_name not in TASK_NAMES:
-        raise ValueError(f"Unknown task {task_name!r}. Known: {', '.join(TASK_NAMES)}")
+    _check_name(task_name)
     transaction.on_commit(partial(_send, task_name, args))
+
+
+def enqueue_later_on_commit(task_name: str, *args: object, countdown: float) -> None:
+    """Queue ``task_name(*args)`` to run ``countdown`` seconds after the surrounding transaction commits.
+
+    The broker holds the message until then (Redis: Celery's ETA, kept by the worker that reserved it). A broker
+    outage is treated as in :func:`enqueue_on_commit`; the reconciled tasks are found again from the database.
+    """
+    _check_name(task_name)
+    transaction.on_commit(partial(_send, task_name, args, max(0.0, countdown)))

@@ -6,7 +6,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -23,6 +23,9 @@ from diagnosis.services import dispatch
 from diagnosis.services.audit import audit_record
 from diagnosis.services.routing import model_version_for_new_study
 from diagnosis.services.storage import storage_save
+
+if TYPE_CHECKING:
+    from diagnosis.ml import UploadInfo
 
 logger = logging.getLogger(__name__)
 
@@ -113,12 +116,85 @@ def _study_store(
     if existing is not None:
         logger.info("upload of study %s received again from user %s; returning it", existing.id, uploaded_by.pk)
         return StudyUpload(study=existing, duplicate=True)
+    study = _study_new(
+        now=now,
+        sha256=sha256,
+        size_bytes=len(data),
+        info=info,
+        dicom=dicom,
+        uploaded_by=uploaded_by,
+        source=source,
+        original_filename=original_filename,
+        patient_id=patient_id,
+        accession_number=accession_number,
+    )
+    # If the row is rolled back, the stored file is removed too, so a refused or failed upload leaves nothing;
+    # a full disk raises StorageFullError (507) after removing the partial file.
+    stored_name = storage_save(field_file=study.file, filename="original", data=data)
+    try:
+        _study_insert(study=study, request=request, details={"source": source})
+    except Exception:
+        if stored_name:
+            study.file.storage.delete(stored_name)
+        raise
+    return StudyUpload(study=study, duplicate=False)
+
+
+@transaction.atomic
+def study_create_from_stored_file(
+    *,
+    file_name: str,
+    sha256: str,
+    size_bytes: int,
+    info: UploadInfo,
+    uploaded_by: User,
+    source: str,
+    original_filename: str,
+    details: dict[str, Any],
+) -> Study:
+    """Queue a file already in storage (a received DICOM instance) as a new study; the file is not copied.
+
+    The study's file is the stored file itself. Raises ``NoServingModelError`` (nothing is written) when no model
+    version serves. ``details`` join the STUDY_UPLOADED audit event (who sent it, how, which DICOM study).
+    """
+    dicom: dict[str, Any] = info.dicom.to_dict() if info.dicom is not None else {}
+    study = _study_new(
+        now=timezone.now(),
+        sha256=sha256,
+        size_bytes=size_bytes,
+        info=info,
+        dicom=dicom,
+        uploaded_by=uploaded_by,
+        source=source,
+        original_filename=original_filename[:255],
+        patient_id=str(dicom.get("patient_id", ""))[:64],
+        accession_number=str(dicom.get("accession_number", ""))[:64],
+    )
+    study.file.name = file_name
+    _study_insert(study=study, request=None, details={"source": source, **details})
+    return study
+
+
+def _study_new(
+    *,
+    now: datetime,
+    sha256: str,
+    size_bytes: int,
+    info: Any,
+    dicom: dict[str, Any],
+    uploaded_by: User,
+    source: str,
+    original_filename: str,
+    patient_id: str,
+    accession_number: str,
+) -> Study:
+    """An unsaved study with its serving model version (``NoServingModelError`` when none serves)."""
     study = Study(
         created_at=now,
         queued_at=now,
         original_filename=original_filename,
         sha256=sha256,
-        size_bytes=len(data),
+        size_bytes=size_bytes,
         format=info.header.format,
         width=info.header.width,
         height=info.header.height,
@@ -135,33 +211,29 @@ def _study_store(
             "(or run `python manage.py create_demo_model` to try the workflow)."
         )
     study.model_version = model_version
-    # If the row is rolled back, the stored file is removed too, so a refused or failed upload leaves nothing;
-    # a full disk raises StorageFullError (507) after removing the partial file.
-    stored_name = storage_save(field_file=study.file, filename="original", data=data)
-    try:
-        study.save(force_insert=True)
-        audit_record(
-            action=AuditAction.STUDY_UPLOADED,
-            subject_type="study",
-            subject_id=str(study.id),
-            actor=uploaded_by,
-            request=request,
-            details={
-                "source": source,
-                "format": study.format,
-                "sha256": study.sha256,
-                "size_bytes": study.size_bytes,
-                "width": study.width,
-                "height": study.height,
-                "model_version": study.model_version.version,
-            },
-        )
-    except Exception:
-        if stored_name:
-            study.file.storage.delete(stored_name)
-        raise
+    return study
+
+
+def _study_insert(*, study: Study, request: HttpRequest | None, details: dict[str, Any]) -> None:
+    """Save a new study whose file is stored, audit its arrival and queue it once the transaction commits."""
+    study.save(force_insert=True)
+    audit_record(
+        action=AuditAction.STUDY_UPLOADED,
+        subject_type="study",
+        subject_id=str(study.id),
+        actor=study.uploaded_by,
+        request=request,
+        details={
+            **details,
+            "format": study.format,
+            "sha256": study.sha256,
+            "size_bytes": study.size_bytes,
+            "width": study.width,
+            "height": study.height,
+            "model_version": study.model_version.version,
+        },
+    )
     dispatch.enqueue_on_commit(dispatch.STUDY_RUN_INFERENCE, str(study.id))
-    return StudyUpload(study=study, duplicate=False)
 
 
 def _study_recent_duplicate(

@@ -7,6 +7,6 @@ and not the other way round.
 
 from __future__ import annotations
 
-from diagnosis.tasks import audit, inference, lifecycle, pacs_results, storage, training, worker
+from diagnosis.tasks import audit, inference, lifecycle, pacs, pacs_results, storage, training, worker
 
-__all__ = ["audit", "inference", "lifecycle", "pacs_results", "storage", "training", "worker"]
+__all__ = ["audit", "inference", "lifecycle", "pacs", "pacs_results", "storage", "training", "worker"]

@@ -48,3 +48,18 @@ def test_a_task_is_sent_only_when_the_transaction_commits_and_never_after_a_roll
 def test_an_unknown_task_name_is_refused_at_once(django_capture_on_commit_callbacks: Any) -> None:
     with pytest.raises(ValueError, match="Unknown task"):
         dispatch.enqueue_on_commit("diagnosis.tasks.nope", 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delayed_send_carries_its_countdown_and_survives_a_broker_outage_for_reconciled_tasks() -> None:
+    from kombu.exceptions import OperationalError
+
+    with mock.patch("diagnosis.tasks.pacs.dicom_study_release_task.apply_async") as apply_async:
+        with transaction.atomic():
+            dispatch.enqueue_later_on_commit(dispatch.DICOM_STUDY_RELEASE, "dicom-1", countdown=5)
+            apply_async.assert_not_called()
+        apply_async.assert_called_once_with(args=("dicom-1",), countdown=5)
+        # The beat reconciler (dicom_studies_release_due) finds the study again: an outage is logged, not raised.
+        apply_async.side_effect = OperationalError("broker down")
+        dispatch.enqueue_later_on_commit(dispatch.DICOM_STUDY_RELEASE, "dicom-2", countdown=5)
+    assert settings.CELERY_BEAT_SCHEDULE["release-dicom-studies"]["task"] == dispatch.DICOM_STUDIES_RELEASE_DUE

@@ -1,11 +1,7 @@
-"""PACS tests reuse the integration fixtures (real worker, live broker, demo model) where they test the task flow."""
+"""The integration fixtures (a real worker, a serving demo model, the live broker) for the PACS tests too."""
 
 from __future__ import annotations
 
-from tests.integration.conftest import (  # noqa: F401  (fixtures, found by name)
-    active_model,
-    demo_artifact_dir,
-    live_broker,
-    roles,
-    worker_env,
-)
+from tests.integration.conftest import active_model, demo_artifact_dir, live_broker, roles, worker_env
+
+__all__ = ["active_model", "demo_artifact_dir", "live_broker", "roles", "worker_env"]
