@@ -31,7 +31,7 @@ from django.utils import timezone
 from diagnosis import ml
 from diagnosis.exceptions import InvalidUploadError
 from diagnosis.interop.part10 import FileMeta, is_valid_uid, read_file_meta
-from diagnosis.models import AuditAction, DicomInstance, DicomNode, DicomStudy
+from diagnosis.models import AuditAction, DicomInstance, DicomNode, DicomStudy, ResultObject
 from diagnosis.services import dispatch
 from diagnosis.services.audit import audit_record
 from diagnosis.services.storage import FULL_ERRNOS
@@ -248,6 +248,12 @@ def _store(
             instance_id=existing.id,
             dicom_study_id=existing.dicom_study_id,
             **uids,
+        )
+    if ResultObject.objects.filter(sop_instance_uid=checked.sop_instance_uid).exists():
+        # Our own Grad-CAM Secondary Capture, routed back by a PACS that forwards the whole study: acknowledged so the
+        # PACS does not retry, but never stored or screened (the model would be reading its own heatmap).
+        return IngestOutcome(
+            status=IngestStatus.DUPLICATE, reason="PneumoWeb's own result object; not screened.", **uids
         )
     _check_free_space()  # after the duplicate check: an image already stored needs no space
     now = timezone.now()

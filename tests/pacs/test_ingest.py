@@ -13,8 +13,9 @@ import pytest
 from django.db import connection
 from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, generate_uid
 
-from diagnosis.models import AuditAction, AuditEvent, DicomInstance, DicomNode, DicomStudy
+from diagnosis.models import AuditAction, AuditEvent, DicomInstance, DicomNode, DicomStudy, ResultObject
 from diagnosis.services.pacs_ingest import IngestStatus, dicom_instance_receive
+from tests.factories import StudyFactory
 from tests.pacs.dicom_files import CR, CT, SECONDARY_CAPTURE, compressed_bytes, encode, image_bytes, image_dataset
 
 pytestmark = [pytest.mark.django_db, pytest.mark.filterwarnings("ignore:Invalid value for VR UI")]
@@ -82,6 +83,29 @@ def test_the_same_sop_instance_again_creates_nothing_new(storage_dir: Path) -> N
     assert again.instance_id == first.instance_id
     assert DicomInstance.objects.count() == 1 and DicomStudy.objects.count() == 1
     assert sorted(storage_dir.rglob("*.dcm")) == files
+
+
+def test_our_own_result_object_routed_back_by_the_pacs_is_acknowledged_but_never_stored_or_screened(
+    stored_files: Callable[[], set[Path]],
+) -> None:
+    # A PACS that forwards a whole study sends our Grad-CAM Secondary Capture back: the model must not read it.
+    own_sc_uid = generate_uid()
+    ResultObject.objects.create(
+        study=StudyFactory(),
+        kind=ResultObject.Kind.OVERLAY_SC,
+        sop_class_uid=SECONDARY_CAPTURE,
+        sop_instance_uid=own_sc_uid,
+        series_instance_uid=generate_uid(),
+        file="studies/own-sc.dcm",
+    )
+    data = image_bytes(study_uid=generate_uid(), sop_class=SECONDARY_CAPTURE, sop_uid=own_sc_uid)
+    before = stored_files()
+
+    outcome = receive(data)
+
+    assert outcome.status is IngestStatus.DUPLICATE and outcome.status.ok
+    assert DicomInstance.objects.count() == 0 and DicomStudy.objects.count() == 0
+    assert stored_files() == before
 
 
 @pytest.mark.django_db(transaction=True)
