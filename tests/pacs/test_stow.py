@@ -19,7 +19,7 @@ from pydicom.uid import generate_uid
 
 from diagnosis.models import DicomInstance, DicomStudy
 from tests.factories import IntegratorFactory, RadiologistFactory
-from tests.http.servers import Gunicorn
+from tests.http.servers import Gunicorn, Nginx
 from tests.pacs.dicom_files import CT, image_bytes, image_dataset, sample_dicom_files
 from tests.pacs.orthanc import Orthanc, orthanc_available
 
@@ -181,10 +181,8 @@ def test_anonymous_is_401_and_a_radiologist_is_403(gunicorn: Gunicorn, transacti
     assert DicomInstance.objects.count() == 0
 
 
-def test_a_chunked_request_is_read_and_stored(gunicorn: Gunicorn, token: str) -> None:
-    study_uid = generate_uid()
-    body = multipart(*(image_bytes(study_uid=study_uid, seed=i) for i in range(3)))
-    connection = http.client.HTTPConnection("127.0.0.1", gunicorn.port, timeout=30)
+def _post_chunked(port: int, body: bytes, token: str) -> tuple[int, dict[str, Any]]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     connection.putrequest("POST", "/dicomweb/studies")
     connection.putheader("Content-Type", f'multipart/related; type="application/dicom"; boundary={BOUNDARY}')
     connection.putheader("Authorization", f"Token {token}")
@@ -197,9 +195,32 @@ def test_a_chunked_request_is_read_and_stored(gunicorn: Gunicorn, token: str) ->
     response = connection.getresponse()
     document = json.loads(response.read())
     connection.close()
-    assert response.status == 200, document
+    return response.status, document
+
+
+def test_a_chunked_request_is_read_and_stored(gunicorn: Gunicorn, token: str) -> None:
+    study_uid = generate_uid()
+    body = multipart(*(image_bytes(study_uid=study_uid, seed=i) for i in range(3)))
+    status, document = _post_chunked(gunicorn.port, body, token)
+    assert status == 200, document
     assert len(sequences(document)[0]) == 3
     assert DicomInstance.objects.filter(dicom_study__study_instance_uid=study_uid).count() == 3
+
+
+@pytest.mark.skipif(Nginx.binary() is None, reason="nginx is not installed: make test installs it")
+def test_a_chunked_request_through_nginx_as_deployed_is_stored(gunicorn: Gunicorn, token: str, tmp_path: Path) -> None:
+    # deploy/nginx.conf reads the chunked body whole and passes it on with a Content-Length, under its own
+    # /dicomweb/ body limit (larger than an upload's).
+    proxy = Nginx(tmp_path, upstream_port=gunicorn.port, client_max_body_size=1024).start()
+    try:
+        study_uid = generate_uid()
+        body = multipart(*(image_bytes(study_uid=study_uid, seed=10 + i) for i in range(2)))
+        assert len(body) > 1024  # over the limit of every other path, under the /dicomweb/ one
+        status, document = _post_chunked(proxy.port, body, token)
+    finally:
+        proxy.stop()
+    assert status == 200, document
+    assert DicomInstance.objects.filter(dicom_study__study_instance_uid=study_uid).count() == 2
 
 
 def test_a_chunked_request_over_the_limit_is_413(gunicorn: Gunicorn, token: str) -> None:
