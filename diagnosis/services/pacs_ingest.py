@@ -253,7 +253,11 @@ def _store(
         # Our own Grad-CAM Secondary Capture, routed back by a PACS that forwards the whole study: acknowledged so the
         # PACS does not retry, but never stored or screened (the model would be reading its own heatmap).
         return IngestOutcome(
-            status=IngestStatus.DUPLICATE, reason="PneumoWeb's own result object; not screened.", **uids
+            status=IngestStatus.DUPLICATE,
+            reason="PneumoWeb's own result object; not screened.",
+            instance_id=None,
+            dicom_study_id=None,
+            **uids,
         )
     _check_free_space()  # after the duplicate check: an image already stored needs no space
     now = timezone.now()

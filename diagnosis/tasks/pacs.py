@@ -9,26 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
 
 from diagnosis.services import dispatch
 from diagnosis.services.pacs_release import dicom_studies_release_due, dicom_study_release
+from diagnosis.tasks.options import RETRY_ON_TRANSIENT_ERRORS, logging_task_id
 
-TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 
-
-@shared_task(
-    bind=True,
-    acks_late=True,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=2,
-    retry_backoff_max=60,
-    max_retries=5,
-    name=dispatch.DICOM_STUDY_RELEASE,
-)
+@shared_task(**RETRY_ON_TRANSIENT_ERRORS, name=dispatch.DICOM_STUDY_RELEASE)
 def dicom_study_release_task(self: Any, dicom_study_id: str) -> int:
     """Release one DICOM study, or ask again when its window ends (an instance arrived since this was queued)."""
-    result = dicom_study_release(dicom_study_id=dicom_study_id)
+    with logging_task_id(self):
+        result = dicom_study_release(dicom_study_id=dicom_study_id)
     if result.retry_in > 0 and not self.request.is_eager:
         # Eager runs (unit tests) would recurse at once; the beat safety net covers them anyway.
         dispatch.enqueue_later_on_commit(dispatch.DICOM_STUDY_RELEASE, dicom_study_id, countdown=result.retry_in)

@@ -8,58 +8,29 @@ so a lost or redelivered message neither loses nor repeats the record.
 from __future__ import annotations
 
 from celery import Task, shared_task
-from django.db import InterfaceError, OperationalError
 
-from diagnosis.log_context import task_id_var
 from diagnosis.services import dispatch
 from diagnosis.services.pacs_results import result_send, review_result_create, study_results_create
 from diagnosis.services.pacs_results_recovery import pacs_results_reconcile
-
-# A database blip is worth a retry; a build error is not (the service logs it and returns).
-TRANSIENT_ERRORS = (OperationalError, InterfaceError)
+from diagnosis.tasks.options import RETRY_ON_TRANSIENT_ERRORS, logging_task_id
 
 
-@shared_task(
-    bind=True,
-    acks_late=True,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=2,
-    retry_backoff_max=60,
-    max_retries=5,
-    name=dispatch.STUDY_RESULTS_CREATE,
-)
+@shared_task(**RETRY_ON_TRANSIENT_ERRORS, name=dispatch.STUDY_RESULTS_CREATE)
 def study_results_create_task(self: Task[[str], int], study_id: str) -> int:
-    token = task_id_var.set(self.request.id or "")
-    try:
-        return len(study_results_create(study_id=study_id, task_id=self.request.id or ""))
-    finally:
-        task_id_var.reset(token)
+    with logging_task_id(self) as task_id:
+        return len(study_results_create(study_id=study_id, task_id=task_id))
 
 
-@shared_task(
-    bind=True,
-    acks_late=True,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=2,
-    retry_backoff_max=60,
-    max_retries=5,
-    name=dispatch.REVIEW_RESULT_CREATE,
-)
+@shared_task(**RETRY_ON_TRANSIENT_ERRORS, name=dispatch.REVIEW_RESULT_CREATE)
 def review_result_create_task(self: Task[[int], bool], review_id: int) -> bool:
-    token = task_id_var.set(self.request.id or "")
-    try:
-        return review_result_create(review_id=review_id, task_id=self.request.id or "") is not None
-    finally:
-        task_id_var.reset(token)
+    with logging_task_id(self) as task_id:
+        return review_result_create(review_id=review_id, task_id=task_id) is not None
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None, name=dispatch.RESULT_SEND)
 def result_send_task(self: Task[[int], str], send_id: int) -> str:
-    token = task_id_var.set(self.request.id or "")
-    try:
-        outcome = result_send(send_id=send_id, task_id=self.request.id or "")
-    finally:
-        task_id_var.reset(token)
+    with logging_task_id(self) as task_id:
+        outcome = result_send(send_id=send_id, task_id=task_id)
     if outcome.retry_in is not None:
         # The row counts the attempts and ends the send `failed` after the last one, so no Celery limit here.
         raise self.retry(countdown=outcome.retry_in)
