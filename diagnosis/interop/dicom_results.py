@@ -24,6 +24,7 @@ instances: a PACS that receives one again replaces it rather than holding two.
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -322,22 +323,26 @@ def build_overlay_sc(*, source: Dataset, finding: AiFinding, overlay_png: bytes,
     """The Grad-CAM overlay with its caption as an RGB Secondary Capture in the source's study, a new series."""
     pixels = _captioned(overlay_png, caption_lines(finding))
     series_uid = stable_uid(uid_key, "overlay-sc-series")
-    sc = hd.sc.SCImage.from_ref_dataset(
-        ref_dataset=source,
-        pixel_array=pixels,
-        photometric_interpretation=hd.PhotometricInterpretationValues.RGB,
-        bits_allocated=8,
-        coordinate_system=hd.CoordinateSystemNames.PATIENT,
-        # highdicom wants one, validated against single-letter codes; the source's own value (or an empty Type 2
-        # value when it has none) replaces it below: an orientation is never invented.
-        patient_orientation=("A", "R"),
-        series_instance_uid=series_uid,
-        series_number=OVERLAY_SC_SERIES_NUMBER,
-        sop_instance_uid=stable_uid(uid_key, "overlay-sc"),
-        instance_number=1,
-        manufacturer=MANUFACTURER,
-        transfer_syntax_uid=ExplicitVRLittleEndian,
-    )
+    with warnings.catch_warnings():
+        # The patient's name is copied from the source as it is: highdicom's doubt about a one-part name (the RSNA
+        # files carry a UUID there) is not ours to act on, and would repeat in the worker's log for every study.
+        warnings.filterwarnings("ignore", "The string .* is unlikely to represent the intended person name")
+        sc = hd.sc.SCImage.from_ref_dataset(
+            ref_dataset=source,
+            pixel_array=pixels,
+            photometric_interpretation=hd.PhotometricInterpretationValues.RGB,
+            bits_allocated=8,
+            coordinate_system=hd.CoordinateSystemNames.PATIENT,
+            # highdicom wants one, validated against single-letter codes; the source's own value (or an empty Type 2
+            # value when it has none) replaces it below: an orientation is never invented.
+            patient_orientation=("A", "R"),
+            series_instance_uid=series_uid,
+            series_number=OVERLAY_SC_SERIES_NUMBER,
+            sop_instance_uid=stable_uid(uid_key, "overlay-sc"),
+            instance_number=1,
+            manufacturer=MANUFACTURER,
+            transfer_syntax_uid=ExplicitVRLittleEndian,
+        )
     sc.PatientOrientation = source.get("PatientOrientation", "")
     sc.BurnedInAnnotation = "YES"
     sc.SeriesDescription = "PneumoWeb Grad-CAM overlay"
