@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO
@@ -191,6 +192,15 @@ def _to_bytes(dataset: Dataset) -> bytes:
     return buffer.getvalue()
 
 
+@contextmanager
+def _patient_name_as_given() -> Iterator[None]:
+    """Copy the source's patient name as it is: highdicom doubts one-part names (the RSNA files carry a UUID there),
+    which is not ours to correct and would repeat in the worker's log for every study."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The string .* is unlikely to represent the intended person name")
+        yield
+
+
 def build_ai_sr(*, source: Dataset, finding: AiFinding, uid_key: str) -> BuiltObject:
     """The AI's preliminary, unverified Comprehensive SR (TID 1500) for ``source``'s study."""
     algorithm = hd.sr.AlgorithmIdentification(
@@ -212,19 +222,20 @@ def build_ai_sr(*, source: Dataset, finding: AiFinding, uid_key: str) -> BuiltOb
         measurements=measurements,
     )
     series_uid = stable_uid(uid_key, "ai-sr-series")
-    sr = hd.sr.ComprehensiveSR(
-        evidence=[source],
-        content=content,
-        series_instance_uid=series_uid,
-        series_number=AI_SR_SERIES_NUMBER,
-        sop_instance_uid=stable_uid(uid_key, "ai-sr"),
-        instance_number=1,
-        manufacturer=MANUFACTURER,
-        is_complete=True,
-        is_final=False,
-        is_verified=False,
-        transfer_syntax_uid=ExplicitVRLittleEndian,
-    )
+    with _patient_name_as_given():
+        sr = hd.sr.ComprehensiveSR(
+            evidence=[source],
+            content=content,
+            series_instance_uid=series_uid,
+            series_number=AI_SR_SERIES_NUMBER,
+            sop_instance_uid=stable_uid(uid_key, "ai-sr"),
+            instance_number=1,
+            manufacturer=MANUFACTURER,
+            is_complete=True,
+            is_final=False,
+            is_verified=False,
+            transfer_syntax_uid=ExplicitVRLittleEndian,
+        )
     sr.SeriesDescription = "PneumoWeb AI result (preliminary)"
     return BuiltObject(_to_bytes(sr), str(sr.SOPClassUID), str(sr.SOPInstanceUID), series_uid)
 
@@ -248,21 +259,22 @@ def build_verified_sr(
         source=source, uid_key=uid_key, observer=observer, positive=finding.positive, algorithm=None, measurements=()
     )
     series_uid = stable_uid(uid_key, "verified-sr-series")
-    sr = hd.sr.ComprehensiveSR(
-        evidence=[source] if ai_sr is None else [source, ai_sr],
-        content=content,
-        series_instance_uid=series_uid,
-        series_number=VERIFIED_SR_SERIES_NUMBER,
-        sop_instance_uid=stable_uid(uid_key, "verified-sr"),
-        instance_number=instance_number,
-        manufacturer=MANUFACTURER,
-        is_complete=True,
-        is_final=True,
-        is_verified=True,
-        verifying_observer_name=finding.observer_name,
-        verifying_organization=finding.organization,
-        transfer_syntax_uid=ExplicitVRLittleEndian,
-    )
+    with _patient_name_as_given():
+        sr = hd.sr.ComprehensiveSR(
+            evidence=[source] if ai_sr is None else [source, ai_sr],
+            content=content,
+            series_instance_uid=series_uid,
+            series_number=VERIFIED_SR_SERIES_NUMBER,
+            sop_instance_uid=stable_uid(uid_key, "verified-sr"),
+            instance_number=instance_number,
+            manufacturer=MANUFACTURER,
+            is_complete=True,
+            is_final=True,
+            is_verified=True,
+            verifying_observer_name=finding.observer_name,
+            verifying_organization=finding.organization,
+            transfer_syntax_uid=ExplicitVRLittleEndian,
+        )
     # highdicom stamps the verification with "now"; the review's own time is the one that counts.
     sr.VerifyingObserverSequence[0].VerificationDateTime = finding.verified_at.strftime("%Y%m%d%H%M%S")
     sr.SeriesDescription = "Radiologist's finding (verified)"
@@ -323,10 +335,7 @@ def build_overlay_sc(*, source: Dataset, finding: AiFinding, overlay_png: bytes,
     """The Grad-CAM overlay with its caption as an RGB Secondary Capture in the source's study, a new series."""
     pixels = _captioned(overlay_png, caption_lines(finding))
     series_uid = stable_uid(uid_key, "overlay-sc-series")
-    with warnings.catch_warnings():
-        # The patient's name is copied from the source as it is: highdicom's doubt about a one-part name (the RSNA
-        # files carry a UUID there) is not ours to act on, and would repeat in the worker's log for every study.
-        warnings.filterwarnings("ignore", "The string .* is unlikely to represent the intended person name")
+    with _patient_name_as_given():
         sc = hd.sc.SCImage.from_ref_dataset(
             ref_dataset=source,
             pixel_array=pixels,
