@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import io
 from typing import Any
 
 import pytest
+from axes.models import AccessAttempt
 from django.test import RequestFactory
 from knox.models import AuthToken
 from pydicom.uid import generate_uid
@@ -51,3 +53,29 @@ def test_a_chunked_body_the_server_terminated_is_read_from_wsgi_input(integrator
     response = stow(chunked_request(token, terminated=True))
     assert response.status_code == 200, response.content
     assert DicomInstance.objects.count() == 1
+
+
+def basic_request(username: str, password: str) -> Any:
+    credentials = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return RequestFactory().post(
+        "/dicomweb/studies",
+        data=b"",
+        content_type=f'multipart/related; type="application/dicom"; boundary={BOUNDARY}',
+        HTTP_AUTHORIZATION=f"Basic {credentials}",
+    )
+
+
+def test_http_basic_guessing_is_locked_out_like_the_login_page(integrator: Any, settings: Any) -> None:
+    # HTTP Basic takes a password on every request: without the lockout it would be an unthrottled guessing oracle.
+    integrator.set_password("the-right-password")
+    integrator.save()
+    # The right password gets past authentication (the empty body is then refused, but not as unauthenticated).
+    assert stow(basic_request(integrator.username, "the-right-password")).status_code not in (401, 403)
+    for attempt in range(settings.PNEUMO_LOGIN_FAILURE_LIMIT):
+        assert stow(basic_request(integrator.username, f"guess-{attempt}")).status_code == 401
+
+    locked = stow(basic_request(integrator.username, "the-right-password"))
+
+    assert locked.status_code == 401
+    assert locked["WWW-Authenticate"].startswith("Basic")
+    assert AccessAttempt.objects.filter(username=integrator.username).exists()
