@@ -17,6 +17,7 @@ from unittest import mock
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.test import Client
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
@@ -151,3 +152,28 @@ def demo_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     subprocess.run([sys.executable, "-c", code, str(out)], check=True, cwd=ROOT, timeout=300, capture_output=True)
     return out
+
+
+# --- Logged-in dashboard sessions (Django test client) for each persona ----------------------------------------
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+
+@pytest.fixture
+def radiologist_web(radiologist: Any) -> Client:
+    client = Client()
+    client.force_login(radiologist, backend=MODEL_BACKEND)
+    return client
+
+
+@pytest.fixture
+def admin_web(admin_user: Any) -> Client:
+    client = Client()
+    client.force_login(admin_user, backend=MODEL_BACKEND)
+    return client
+
+
+@pytest.fixture
+def integrator_web(integrator: Any) -> Client:
+    client = Client()
+    client.force_login(integrator, backend=MODEL_BACKEND)
+    return client

@@ -22,15 +22,7 @@ from tests.pacs.results_support import synthetic_dx
 
 pytestmark = pytest.mark.django_db
 
-MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 SECRET = "pacs-s3cret-pw"
-
-
-@pytest.fixture
-def admin_web(admin_user: Any) -> Client:
-    client = Client()
-    client.force_login(admin_user, backend=MODEL_BACKEND)
-    return client
 
 
 @pytest.fixture
@@ -200,16 +192,14 @@ def test_the_resend_action_queues_failed_sends_again(admin_web: Client, admin_us
 # --- Study page ---------------------------------------------------------------------------------------------------
 
 
-def test_the_study_page_shows_what_was_sent_where_and_when(radiologist: Any, web_node: DicomNode) -> None:
+def test_the_study_page_shows_what_was_sent_where_and_when(radiologist_web: Client, web_node: DicomNode) -> None:
     study = StudyFactory(completed=True, format=Study.Format.DICOM, file=ContentFile(synthetic_dx(), name="original"))
     PredictionFactory(study=study)
     objects = study_results_create(study_id=study.id)
     sr = next(o for o in objects if o.kind == "ai-sr")
     ResultSend.objects.filter(result=sr).update(status="failed", attempts=7, error="STOW-RS answered HTTP 503")
-    client = Client()
-    client.force_login(radiologist, backend=MODEL_BACKEND)
 
-    html = client.get(reverse("dashboard:study", kwargs={"study_id": study.id})).content.decode()
+    html = radiologist_web.get(reverse("dashboard:study", kwargs={"study_id": study.id})).content.decode()
 
     assert 'id="result-sends"' in html
     assert "AI finding (SR, preliminary)" in html and "Grad-CAM overlay (Secondary Capture)" in html
@@ -217,11 +207,9 @@ def test_the_study_page_shows_what_was_sent_where_and_when(radiologist: Any, web
     assert SECRET not in html
 
 
-def test_an_image_upload_has_no_pacs_section(radiologist: Any) -> None:
+def test_an_image_upload_has_no_pacs_section(radiologist_web: Client) -> None:
     study = PredictionFactory().study
-    client = Client()
-    client.force_login(radiologist, backend=MODEL_BACKEND)
 
-    html = client.get(reverse("dashboard:study", kwargs={"study_id": study.id})).content.decode()
+    html = radiologist_web.get(reverse("dashboard:study", kwargs={"study_id": study.id})).content.decode()
 
     assert 'id="result-sends"' not in html
