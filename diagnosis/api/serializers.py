@@ -66,7 +66,9 @@ class PredictionSerializer(serializers.Serializer[Prediction]):
 class ReviewSerializer(serializers.Serializer[Review]):
     finding = serializers.ChoiceField(choices=Review.Finding.choices)
     agrees_with_model = serializers.BooleanField(
-        allow_null=True, help_text="Null when there was no model prediction to agree with."
+        allow_null=True,
+        help_text="Null when there was no model prediction to agree with, and for OTHER_ABNORMALITY and "
+        "NON_DIAGNOSTIC (no pneumonia call).",
     )
     comment = serializers.CharField()
     reviewer = serializers.CharField(source="reviewer.get_username")

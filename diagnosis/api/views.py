@@ -352,21 +352,41 @@ class StudyReviewCreateApi(APIView):
     @extend_schema_serializer(component_name="ReviewCreate")
     class InputSerializer(serializers.Serializer[Any]):
         finding = serializers.ChoiceField(choices=Review.Finding.choices)
-        comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+        comment = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            default="",
+            max_length=5000,
+            help_text="The reason: required when the finding differs from the AI's label (an override) and when "
+            "amending.",
+        )
+        amend = serializers.BooleanField(
+            required=False,
+            default=False,
+            help_text="Set to true to amend the study's standing review (a reason is required). Without it, a "
+            "study that already has a review is refused with 409: a review is never replaced silently.",
+        )
 
     @extend_schema(
         operation_id="studies_review_create",
         tags=["studies"],
-        description="Confirms or overrides the model's finding; the latest review stands. Audited.",
-        summary="Review a completed study (radiologists only)",
+        description="Records the radiologist's finding: it confirms or overrides the model's. A study has one "
+        "standing review (the latest); changing it is an explicit amendment (`amend: true` with a reason in "
+        "`comment`), audited as `study.review_amended`, and every earlier review is kept. An override (a finding "
+        "other than the AI's label) needs a reason. `OTHER_ABNORMALITY` and `NON_DIAGNOSTIC` make no pneumonia "
+        "call: their `agrees_with_model` is null and live metrics exclude (and count) them. Audited.",
+        summary="Review a completed study, or amend its review (radiologists only)",
         request=InputSerializer,
         responses={
             201: ReviewSerializer,
-            400: _error("Invalid finding or comment."),
+            400: _error("Invalid finding or comment, or no reason given for an override or an amendment."),
             401: UNAUTHENTICATED,
             403: _error("Only radiologists review studies."),
             404: NOT_FOUND,
-            409: _error("The study is not completed yet."),
+            409: _error(
+                "The study is not completed yet, it already has a review and `amend` was not set, or `amend` was set "
+                "and there is no review to amend."
+            ),
         },
     )
     def post(self, request: Request, id: uuid.UUID) -> Response:
@@ -377,6 +397,7 @@ class StudyReviewCreateApi(APIView):
             reviewer=request_user(request),
             finding=data["finding"],
             comment=data["comment"],
+            amend=data["amend"],
             request=request,
         )
         return Response(ReviewSerializer(review).data, status=201)

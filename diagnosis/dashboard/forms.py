@@ -57,10 +57,15 @@ class UploadForm(forms.Form):
 
 
 class ReviewForm(forms.Form):
+    """The review panel's form (templates/diagnosis/_review_panel.html renders its controls by hand for the
+    keyboard contract). Whether a reason is required is the service's rule (``services.reviews``), not the form's."""
+
     finding = forms.ChoiceField(choices=Review.Finding.choices, widget=forms.RadioSelect, label="Your finding")
     comment = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3, "maxlength": 5000}),
+        widget=forms.Textarea(attrs={"rows": 3, "maxlength": 5000, "id": "review-comment"}),
         required=False,
         max_length=5000,
         label="Comment",
     )
+    # Set only by the explicit "Amend review" step: without it the server refuses to replace a standing review.
+    amend = forms.BooleanField(required=False, widget=forms.HiddenInput)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from diagnosis.dashboard import views
+from diagnosis.dashboard import review_views, views
 
 app_name = "dashboard"
 
@@ -14,7 +14,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("upload/", views.upload, name="upload"),
     path("upload/file", views.upload_file, name="upload_file"),
     path("studies/<uuid:study_id>/", views.study_detail, name="study"),
-    path("studies/<uuid:study_id>/review", views.study_review, name="study_review"),
+    path("studies/<uuid:study_id>/review", review_views.study_review, name="study_review"),
     path("studies/<uuid:study_id>/status", views.study_status, name="study_status"),
     path("help/", views.help_page, name="help"),
 ]

@@ -27,12 +27,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from diagnosis.dashboard.forms import ReviewForm, UploadForm, WorklistFilterForm
+from diagnosis.dashboard.review_panel import review_panel_context
 from diagnosis.exceptions import ApplicationError
 from diagnosis.models import ModelVersion, Prediction, Review, Study
 from diagnosis.selectors import studies as selectors
 from diagnosis.selectors.pacs_results import study_result_sends
 from diagnosis.services.access_audit import study_list_record_view
-from diagnosis.services.reviews import review_create
 from diagnosis.services.studies import StudyUpload, study_create_from_upload, study_record_view
 from diagnosis.services.upload_throttle import upload_throttle_wait
 
@@ -280,13 +280,11 @@ def _study_or_404(request: HttpRequest, study_id: uuid.UUID) -> Study:
 
 
 def _render_study(
-    request: HttpRequest, study: Study, *, form: ReviewForm | None = None, status: int = 200
+    request: HttpRequest, study: Study, *, form: ReviewForm | None = None, status: int = 200, amending: bool = False
 ) -> HttpResponse:
     # Every render shows patient data, so every render is audited.
     study_record_view(study=study, user=_user(request), request=request, what="study")
     prediction = selectors.study_primary_prediction(study)
-    if form is None:
-        form = ReviewForm(initial={"finding": prediction.label if prediction is not None else None})
     model_version = prediction.model_version if prediction is not None else study.model_version
     api_base = f"/api/v1/studies/{study.id}"
     context = {
@@ -295,10 +293,10 @@ def _render_study(
         "prediction": prediction,
         "model_version": model_version,
         "unvalidated": not model_version.validated,
-        "reviews": study.reviews.select_related("reviewer").order_by("-created_at"),
         # Alphabetical: jsonb does not keep the insertion order, and a stable order is easier to scan.
         "dicom_metadata": sorted((study.dicom_metadata or {}).items()),
-        "form": form,
+        # The review panel (H4, issue 10): standing review, history, first-review or amend form.
+        **review_panel_context(study=study, prediction=prediction, form=form, amending=amending),
         "can_review": study.status == Study.Status.COMPLETED,
         # The display PNG exists once a worker has rendered it; before that there is nothing to show.
         "image_url": f"{api_base}/image/" if study.display_image else "",
@@ -314,32 +312,11 @@ def _render_study(
 @require_GET
 @radiologist_required
 def study_detail(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
-    return _render_study(request, _study_or_404(request, study_id))
+    # ?amend=1 opens the amend form (the "Amend review" link works without scripts too).
+    return _render_study(request, _study_or_404(request, study_id), amending=request.GET.get("amend") == "1")
 
 
-@require_POST
-@radiologist_required
-def study_review(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
-    study = _study_or_404(request, study_id)
-    form = ReviewForm(request.POST)
-    if not form.is_valid():
-        return _render_study(request, study, form=form, status=400)
-    try:
-        review = review_create(
-            study=study,
-            reviewer=_user(request),
-            finding=form.cleaned_data["finding"],
-            comment=form.cleaned_data["comment"],
-            request=request,
-        )
-    except ApplicationError as exc:
-        messages.error(request, exc.message)
-    else:
-        suffix = ""
-        if review.agrees_with_model is not None:
-            suffix = " (confirms the AI finding)" if review.agrees_with_model else " (overrides the AI finding)"
-        messages.success(request, f"Review recorded: {review.get_finding_display()}{suffix}.")
-    return redirect("dashboard:study", study_id=study.id)
+# The review POST (record, amend, save and next) is diagnosis.dashboard.review_views.study_review.
 
 
 @require_GET

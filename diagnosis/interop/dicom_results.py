@@ -15,7 +15,10 @@ Content (docs/DICOM_CONFORMANCE.md, "Objects sent back"):
   caption burned in below the image (BurnedInAnnotation YES).
 - **Verified SR**: the same template with a person observer (the radiologist), the radiologist's finding as the
   qualitative evaluation and no AI measurements; FINAL, VERIFIED (VerifyingObserverSequence), COMPLETE; its
-  evidence lists the source image and the AI SR.
+  evidence lists the source image and the AI SR. Findings that make no pneumonia call are not coded as pneumonia
+  present/absent: "Other abnormality" has the finding type SNOMED CT 263654008 "Abnormal", "Non-diagnostic image"
+  DCM 111235 "Unusable - Quality renders image unusable" (CID 6044), each without a pneumonia evaluation and with
+  the finding in words in the tracking identifier.
 
 UIDs are derived from stable keys the caller gives (``uid_key``), so a task that runs twice builds the same
 instances: a PACS that receives one again replaces it rather than holding two.
@@ -41,6 +44,8 @@ from pydicom.errors import InvalidDicomError
 from pydicom.sr.codedict import codes
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from diagnosis.interop.findings import ReadingFinding
+
 ALGORITHM_NAME = "PneumoWeb"
 MANUFACTURER = "PneumoWeb"
 NOT_VALIDATED_NOTE = "AI decision support — not validated"
@@ -59,6 +64,11 @@ PROBABILITY = CodedConcept(value="122157", scheme_designator="DCM", meaning="Pro
 THRESHOLD = CodedConcept(value="threshold", scheme_designator="99PNEUMOWEB", meaning="Decision threshold")
 UNIT_PROBABILITY = CodedConcept(value="{probability}", scheme_designator="UCUM", meaning="probability")
 LUNG = CodedConcept(value="39607008", scheme_designator="SCT", meaning="Lung")
+ABNORMAL = CodedConcept(value="263654008", scheme_designator="SCT", meaning="Abnormal")
+UNUSABLE_IMAGE = CodedConcept(
+    value="111235", scheme_designator="DCM", meaning="Unusable - Quality renders image unusable"
+)
+SCREENING_TRACKING_TEXT = "Pneumonia screening"
 
 # Type 2 attributes highdicom copies from the source by attribute access: a source without them gets them empty.
 _TYPE2_FROM_SOURCE = (
@@ -93,7 +103,7 @@ class AiFinding:
 class RadiologistFinding:
     """A radiologist's review: the finding, who verified it and for which organization."""
 
-    positive: bool
+    finding: ReadingFinding
     observer_name: str  # DICOM person name, ``Family^Given`` (see :func:`person_name`)
     organization: str
     verified_at: datetime
@@ -154,24 +164,33 @@ def _device_context(model_version: str) -> hd.sr.ObserverContext:
     )
 
 
+def _coded_finding(finding: ReadingFinding) -> tuple[CodedConcept, list[hd.sr.QualitativeEvaluation], str]:
+    """Finding type, qualitative evaluations and tracking text of a finding (module docstring, "Verified SR")."""
+    if finding == ReadingFinding.OTHER_ABNORMALITY:
+        return ABNORMAL, [], f"{SCREENING_TRACKING_TEXT}: other abnormality (not pneumonia)"
+    if finding == ReadingFinding.NON_DIAGNOSTIC:
+        return UNUSABLE_IMAGE, [], f"{SCREENING_TRACKING_TEXT}: non-diagnostic image"
+    value = PRESENT if finding == ReadingFinding.PNEUMONIA else ABSENT
+    return PNEUMONIA, [hd.sr.QualitativeEvaluation(name=PNEUMONIA, value=value)], SCREENING_TRACKING_TEXT
+
+
 def _measurement_report(
     *,
     source: Dataset,
     uid_key: str,
     observer: hd.sr.ObserverContext,
-    positive: bool,
+    finding: ReadingFinding,
     algorithm: hd.sr.AlgorithmIdentification | None,
     measurements: Sequence[hd.sr.Measurement],
 ) -> hd.sr.MeasurementReport:
+    finding_type, evaluations, tracking_text = _coded_finding(finding)
     group = hd.sr.MeasurementsAndQualitativeEvaluations(
-        tracking_identifier=hd.sr.TrackingIdentifier(
-            uid=stable_uid(uid_key, "tracking"), identifier="Pneumonia screening"
-        ),
-        finding_type=PNEUMONIA,
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=stable_uid(uid_key, "tracking"), identifier=tracking_text),
+        finding_type=finding_type,
         algorithm_id=algorithm,
         finding_sites=[hd.sr.FindingSite(anatomic_location=LUNG)],
         measurements=list(measurements) or None,
-        qualitative_evaluations=[hd.sr.QualitativeEvaluation(name=PNEUMONIA, value=PRESENT if positive else ABSENT)],
+        qualitative_evaluations=evaluations or None,
         source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(source)],
     )
     is_person = observer[0].ConceptCodeSequence[0].CodeValue == codes.DCM.Person.value
@@ -217,7 +236,7 @@ def build_ai_sr(*, source: Dataset, finding: AiFinding, uid_key: str) -> BuiltOb
         source=source,
         uid_key=uid_key,
         observer=_device_context(finding.model_version),
-        positive=finding.positive,
+        finding=ReadingFinding.PNEUMONIA if finding.positive else ReadingFinding.NORMAL,
         algorithm=algorithm,
         measurements=measurements,
     )
@@ -256,7 +275,7 @@ def build_verified_sr(
         ),
     )
     content = _measurement_report(
-        source=source, uid_key=uid_key, observer=observer, positive=finding.positive, algorithm=None, measurements=()
+        source=source, uid_key=uid_key, observer=observer, finding=finding.finding, algorithm=None, measurements=()
     )
     series_uid = stable_uid(uid_key, "verified-sr-series")
     with _patient_name_as_given():

@@ -23,6 +23,11 @@ Codes:
   ``conclusionCode`` is 233604007 when present, and for a negative the post-coordinated SNOMED CT expression
   ``233604007:408729009=410516002`` (Pneumonia, finding context = known absent): SNOMED CT has no pre-coordinated
   "no pneumonia", and "no abnormality detected" would claim more than a pneumonia screen can.
+- Findings that make no pneumonia call (issue 10) are not coded as pneumonia present/absent. The radiologist's
+  Observation then has the code DCM 121071 "Finding" and the value SNOMED CT 263654008 "Abnormal" (text "Other
+  abnormality (not pneumonia)", interpretation ``A``) or DCM 111235 "Unusable - Quality renders image unusable"
+  (text "Non-diagnostic image"); ``conclusionCode`` is 263654008 for the first and absent for the second (a
+  non-diagnostic image has no conclusion to code: the conclusion text says so).
 - The probability and the threshold have no LOINC or SNOMED CT code: they carry PneumoWeb codes
   (:data:`PNEUMOWEB_CODE_SYSTEM`), unit UCUM ``1`` (a ratio in [0, 1]).
 
@@ -41,6 +46,8 @@ from typing import Any
 
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 
+from diagnosis.interop.findings import ReadingFinding
+
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
 V2_0074 = "http://terminology.hl7.org/CodeSystem/v2-0074"
@@ -48,6 +55,7 @@ V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 UCUM = "http://unitsofmeasure.org"
+DICOM_CODES = "http://dicom.nema.org/resources/ontology/DCM"
 DICOM_UID_SYSTEM = "urn:dicom:uid"
 URI_SYSTEM = "urn:ietf:rfc:3986"
 # PneumoWeb's own codes for what no standard terminology names (the model's output and its threshold).
@@ -63,6 +71,12 @@ PNEUMONIA_ABSENT = {
 PRESENT = {"system": SNOMED, "code": "52101004", "display": "Present"}
 ABSENT = {"system": SNOMED, "code": "2667000", "display": "Absent"}
 POSITIVE = {"system": INTERPRETATION, "code": "POS", "display": "Positive"}
+ABNORMAL_INTERPRETATION = {"system": INTERPRETATION, "code": "A", "display": "Abnormal"}
+FINDING_CODE = {"system": DICOM_CODES, "code": "121071", "display": "Finding"}
+ABNORMAL = {"system": SNOMED, "code": "263654008", "display": "Abnormal"}
+UNUSABLE_IMAGE = {"system": DICOM_CODES, "code": "111235", "display": "Unusable - Quality renders image unusable"}
+OTHER_ABNORMALITY_TEXT = "Other abnormality (not pneumonia)"
+NON_DIAGNOSTIC_TEXT = "Non-diagnostic image"
 NEGATIVE = {"system": INTERPRETATION, "code": "NEG", "display": "Negative"}
 PROBABILITY_CODE = {
     "system": PNEUMOWEB_CODE_SYSTEM,
@@ -96,7 +110,7 @@ class AiResult:
 class RadiologistReading:
     """A radiologist's review; the latest one stands."""
 
-    pneumonia: bool
+    finding: ReadingFinding
     reviewer: str
     reviewed_at: dt.datetime
     comment: str = ""
@@ -122,7 +136,7 @@ def report_status(data: ReportInput) -> str:
     """``preliminary`` (AI only), ``final`` (reviewed) or ``amended`` (reviewed again with a different finding)."""
     if not data.readings:
         return "preliminary"
-    return "amended" if len({reading.pneumonia for reading in data.readings}) > 1 else "final"
+    return "amended" if len({reading.finding for reading in data.readings}) > 1 else "final"
 
 
 def _concept(coding: dict[str, str], text: str | None = None) -> dict[str, Any]:
@@ -190,6 +204,22 @@ def _finding_value(pneumonia: bool) -> dict[str, Any]:
     }
 
 
+def _reading_value(finding: ReadingFinding) -> dict[str, Any]:
+    """The radiologist's value: pneumonia present/absent, or what a finding without a pneumonia call is."""
+    if finding == ReadingFinding.OTHER_ABNORMALITY:
+        return {
+            "code": _concept(FINDING_CODE, "Radiologist's finding"),
+            "valueCodeableConcept": _concept(ABNORMAL, OTHER_ABNORMALITY_TEXT),
+            "interpretation": [_concept(ABNORMAL_INTERPRETATION)],
+        }
+    if finding == ReadingFinding.NON_DIAGNOSTIC:
+        return {
+            "code": _concept(FINDING_CODE, "Radiologist's finding"),
+            "valueCodeableConcept": _concept(UNUSABLE_IMAGE, NON_DIAGNOSTIC_TEXT),
+        }
+    return _finding_value(finding == ReadingFinding.PNEUMONIA)
+
+
 def _observation_base(data: ReportInput, *, id_: str, status: str, issued: dt.datetime) -> dict[str, Any]:
     observation: dict[str, Any] = {
         "resourceType": "Observation",
@@ -224,7 +254,7 @@ def _ai_observation(data: ReportInput, ai: AiResult) -> dict[str, Any]:
 
 def _reading_observation(data: ReportInput, reading: RadiologistReading, status: str) -> dict[str, Any]:
     observation = _observation_base(data, id_=READING_OBSERVATION_ID, status=status, issued=reading.reviewed_at)
-    observation.update(_finding_value(reading.pneumonia))
+    observation.update(_reading_value(reading.finding))
     observation["performer"] = [{"type": "Practitioner", "display": reading.reviewer}]
     if reading.comment:
         observation["note"] = [{"text": reading.comment}]
@@ -240,19 +270,34 @@ def _ai_sentence(ai: AiResult) -> str:
     return sentence if ai.validated else f"{sentence} {NOT_VALIDATED_NOTE}"
 
 
-def _conclusion(data: ReportInput) -> tuple[str, bool | None]:
-    """The conclusion's text and the finding it codes (None when there is neither a reading nor an AI result)."""
+READING_TEXT = {
+    ReadingFinding.PNEUMONIA: "Pneumonia",
+    ReadingFinding.NORMAL: "No pneumonia",
+    ReadingFinding.OTHER_ABNORMALITY: OTHER_ABNORMALITY_TEXT,
+    ReadingFinding.NON_DIAGNOSTIC: f"{NON_DIAGNOSTIC_TEXT} (no reading possible)",
+}
+CONCLUSION_CODES: dict[ReadingFinding, dict[str, str] | None] = {
+    ReadingFinding.PNEUMONIA: PNEUMONIA,
+    ReadingFinding.NORMAL: PNEUMONIA_ABSENT,
+    ReadingFinding.OTHER_ABNORMALITY: ABNORMAL,
+    ReadingFinding.NON_DIAGNOSTIC: None,
+}
+
+
+def _conclusion(data: ReportInput) -> tuple[str, dict[str, str] | None]:
+    """The conclusion's text and its code (None: nothing to code, or neither a reading nor an AI result)."""
     ai_text = _ai_sentence(data.ai) if data.ai is not None else ""
     if data.readings:
         latest = data.readings[0]
-        text = f"Radiologist's finding: {'Pneumonia' if latest.pneumonia else 'No pneumonia'}."
+        text = f"Radiologist's finding: {READING_TEXT[latest.finding]}."
         if latest.comment:
             text += f" Comment: {latest.comment.strip()}"
             text += "" if text.endswith((".", "!", "?")) else "."
-        return (f"{text} {ai_text}".strip(), latest.pneumonia)
+        return (f"{text} {ai_text}".strip(), CONCLUSION_CODES[latest.finding])
     if data.ai is None:
         return ("No result.", None)
-    return (f"Preliminary, not reviewed by a radiologist. {ai_text} {DECISION_SUPPORT_NOTE}", data.ai.pneumonia)
+    ai_code = PNEUMONIA if data.ai.pneumonia else PNEUMONIA_ABSENT
+    return (f"Preliminary, not reviewed by a radiologist. {ai_text} {DECISION_SUPPORT_NOTE}", ai_code)
 
 
 def _narrative(status: str, conclusion: str) -> dict[str, str]:
@@ -267,7 +312,7 @@ def diagnostic_report(data: ReportInput) -> dict[str, Any]:
         ValueError: for a naive datetime, or a report that does not validate (a bug, not an input error).
     """
     status = report_status(data)
-    conclusion, finding = _conclusion(data)
+    conclusion, conclusion_code = _conclusion(data)
     contained: list[dict[str, Any]] = []
     results: list[dict[str, str]] = []
     if data.ai is not None:
@@ -294,8 +339,8 @@ def diagnostic_report(data: ReportInput) -> dict[str, Any]:
         report["issued"] = _instant(latest.reviewed_at)
     elif data.ai is not None:
         report["issued"] = _instant(data.ai.completed_at)
-    if finding is not None:
-        report["conclusionCode"] = [_concept(PNEUMONIA if finding else PNEUMONIA_ABSENT)]
+    if conclusion_code is not None:
+        report["conclusionCode"] = [_concept(conclusion_code)]
     if contained:
         report["contained"] = contained
         report["result"] = results

@@ -53,6 +53,8 @@ class AuditAction(models.TextChoices):
     RESULT_SEND_FAILED = "result.send_failed", "Result send failed"
     RESULT_RESEND_REQUESTED = "result.resend_requested", "Result resend requested"
     STUDY_FHIR_VIEWED = "study.fhir_viewed", "FHIR report of a study read"
+    # The reading room (issue 10): a standing review is changed only by an explicit, reasoned amendment.
+    STUDY_REVIEW_AMENDED = "study.review_amended", "Study review amended"
 
 
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):

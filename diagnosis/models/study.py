@@ -117,16 +117,25 @@ class Prediction(models.Model):
 
 
 class Review(models.Model):
-    """A radiologist's finding on a study: confirms or overrides the model. The latest review stands."""
+    """A radiologist's finding on a study: confirms or overrides the model. The latest review stands.
+
+    A study gets one review; changing it is an explicit amendment (``diagnosis.services.reviews``), which adds a new
+    row: every earlier review is kept as the study's history. ``agrees_with_model`` is True/False only when both the
+    model and the radiologist made a pneumonia call (Normal or Pneumonia); it is None without a prediction and for
+    "Other abnormality" and "Non-diagnostic image", which are neither agreement nor disagreement on pneumonia.
+    """
 
     class Finding(models.TextChoices):
         NORMAL = "NORMAL", "Normal"
         PNEUMONIA = "PNEUMONIA", "Pneumonia"
+        # Issue 10: neither says anything about pneumonia, so live metrics exclude them (and count them).
+        OTHER_ABNORMALITY = "OTHER_ABNORMALITY", "Other abnormality"
+        NON_DIAGNOSTIC = "NON_DIAGNOSTIC", "Non-diagnostic image"
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="reviews")
     prediction = models.ForeignKey(Prediction, on_delete=models.PROTECT, related_name="reviews", null=True)
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews")
-    finding = models.CharField(max_length=16, choices=Finding.choices)
+    finding = models.CharField(max_length=32, choices=Finding.choices)
     agrees_with_model = models.BooleanField(null=True)
     comment = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from diagnosis.interop.fhir import AiResult, RadiologistReading, ReportInput
+from diagnosis.interop.findings import ReadingFinding
 from diagnosis.models import Review, Study
 from diagnosis.selectors.studies import study_origin, study_primary_prediction
 
@@ -38,7 +39,7 @@ def study_fhir_report_input(study: Study) -> ReportInput:
         )
     readings = tuple(
         RadiologistReading(
-            pneumonia=review.finding == Review.Finding.PNEUMONIA,
+            finding=ReadingFinding(review.finding),
             reviewer=review.reviewer.get_full_name() or review.reviewer.get_username(),
             reviewed_at=review.created_at,
             comment=review.comment,

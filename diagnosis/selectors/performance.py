@@ -43,6 +43,8 @@ ROLE_SHADOW = "shadow"
 PERFORMANCE_CAVEATS = (
     "Truth is the latest radiologist review; only reviewed studies count, so if some studies are reviewed more "
     "often than others (for example AI-positive ones) these numbers are biased.",
+    'Studies reviewed "Other abnormality" or "Non-diagnostic image" make no pneumonia call: they are excluded from '
+    "every rate and counted separately.",
     "Radiologists reviewed each study seeing the serving version's output, which can favour it over shadow versions.",
 )
 
@@ -72,10 +74,31 @@ def version_role(model_version: ModelVersion) -> str:
     return str(model_version.status)
 
 
+#: Findings that make no pneumonia call: excluded from agreement, sensitivity, specificity, PPV, NPV and AUC (they
+#: are neither positive nor negative truth), and counted explicitly beside the figures.
+EXCLUDED_FINDINGS: tuple[tuple[str, str], ...] = (
+    (Review.Finding.OTHER_ABNORMALITY.value, "other abnormality"),
+    (Review.Finding.NON_DIAGNOSTIC.value, "non-diagnostic"),
+)
+
+
+def excluded_text(excluded: dict[str, int]) -> str:
+    """``excluded: 2 other abnormality, 1 non-diagnostic`` (both always named, so a zero is seen as a zero)."""
+    return "excluded: " + ", ".join(f"{excluded.get(finding, 0)} {label}" for finding, label in EXCLUDED_FINDINGS)
+
+
 def _reviewed_predictions_by_version(
     model_versions: list[ModelVersion], since: dt.datetime | None = None
 ) -> dict[int, list[ReviewedPrediction]]:
-    """Each version's predictions (primary and shadow) on reviewed studies, latest review as truth: one query."""
+    """Each version's predictions (primary and shadow) on studies whose latest review is Normal or Pneumonia."""
+    return _reviewed_and_excluded_by_version(model_versions, since)[0]
+
+
+def _reviewed_and_excluded_by_version(
+    model_versions: list[ModelVersion], since: dt.datetime | None = None
+) -> tuple[dict[int, list[ReviewedPrediction]], dict[int, dict[str, int]]]:
+    """Each version's predictions on reviewed studies (latest review as truth), and per version the number of
+    studies left out because their latest review makes no pneumonia call (by finding): one query."""
     latest_finding = (
         Review.objects.filter(study=OuterRef("study_id")).order_by("-created_at", "-id").values("finding")[:1]
     )
@@ -91,7 +114,13 @@ def _reviewed_predictions_by_version(
     )
     positive = Prediction.Label.PNEUMONIA
     grouped: dict[int, list[ReviewedPrediction]] = {version.pk: [] for version in model_versions}
+    excluded: dict[int, dict[str, int]] = {
+        version.pk: dict.fromkeys(dict(EXCLUDED_FINDINGS), 0) for version in model_versions
+    }
     for version_id, study_id, probability, label, truth, is_shadow in rows:
+        if truth not in (Review.Finding.NORMAL, Review.Finding.PNEUMONIA):
+            excluded[version_id][truth] = excluded[version_id].get(truth, 0) + 1
+            continue
         grouped[version_id].append(
             ReviewedPrediction(
                 study_id=study_id,
@@ -101,7 +130,7 @@ def _reviewed_predictions_by_version(
                 is_shadow=is_shadow,
             )
         )
-    return grouped
+    return grouped, excluded
 
 
 def version_reviewed_predictions(
@@ -134,21 +163,29 @@ def _auc(rows: list[ReviewedPrediction]) -> float | None:
 def version_live_performance(*, model_version: ModelVersion, since: dt.datetime | None = None) -> dict[str, Any]:
     """Agreement, sensitivity, specificity, PPV, NPV (each with a Wilson 95 % CI) and AUC on reviewed studies.
 
+    ``n_reviewed`` and every rate count only studies reviewed Normal or Pneumonia; those reviewed "Other
+    abnormality" or "Non-diagnostic image" are in ``excluded`` (by finding), ``n_excluded`` and ``excluded_text``.
     Each rate is ``{"value": float | None, "ci95": (low, high), "k": int, "n": int}``; ``auc`` is None unless both
     findings are present.
     """
-    rows = version_reviewed_predictions(model_version=model_version, since=since)
-    return _live_performance(model_version, rows, since)
+    grouped, excluded = _reviewed_and_excluded_by_version([model_version], since)
+    return _live_performance(model_version, grouped[model_version.pk], since, excluded[model_version.pk])
 
 
 def versions_live_performance(*, model_versions: list[ModelVersion]) -> dict[int, dict[str, Any]]:
     """:func:`version_live_performance` of each version (by primary key), in one query for all of them."""
-    grouped = _reviewed_predictions_by_version(model_versions)
-    return {version.pk: _live_performance(version, grouped[version.pk], None) for version in model_versions}
+    grouped, excluded = _reviewed_and_excluded_by_version(model_versions)
+    return {
+        version.pk: _live_performance(version, grouped[version.pk], None, excluded[version.pk])
+        for version in model_versions
+    }
 
 
 def _live_performance(
-    model_version: ModelVersion, rows: list[ReviewedPrediction], since: dt.datetime | None
+    model_version: ModelVersion,
+    rows: list[ReviewedPrediction],
+    since: dt.datetime | None,
+    excluded: dict[str, int],
 ) -> dict[str, Any]:
     c = _confusion(rows)
     n = len(rows)
@@ -164,6 +201,10 @@ def _live_performance(
         "n_reviewed": n,
         "n_positive": c["tp"] + c["fn"],
         "n_negative": c["tn"] + c["fp"],
+        # Reviewed studies whose finding makes no pneumonia call: not in any rate, counted here (by finding).
+        "excluded": dict(excluded),
+        "n_excluded": sum(excluded.values()),
+        "excluded_text": excluded_text(excluded),
         "confusion": c,
         "agreement": _rate(c["tp"] + c["tn"], n),
         "sensitivity": _rate(c["tp"], c["tp"] + c["fn"]),

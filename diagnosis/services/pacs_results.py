@@ -42,6 +42,7 @@ from diagnosis.interop.dicom_send import (
     TransientSendError,
     send_objects,
 )
+from diagnosis.interop.findings import ReadingFinding
 from diagnosis.models import AuditAction, DicomNode, Prediction, ResultObject, ResultSend, Review, Study
 from diagnosis.selectors.pacs_results import dicom_nodes_receiving_results
 from diagnosis.selectors.studies import study_primary_prediction
@@ -131,7 +132,7 @@ def review_result_create(*, review_id: int, task_id: str = "") -> ResultObject |
         source = read_source_header(_read_file(study.file))
         organization = settings.PNEUMO_DICOM_ORGANIZATION or str(source.get("InstitutionName", "")) or "PneumoWeb"
         finding = RadiologistFinding(
-            positive=review.finding == Review.Finding.PNEUMONIA,
+            finding=ReadingFinding(review.finding),
             observer_name=person_name(review.reviewer.get_full_name() or review.reviewer.get_username()),
             organization=organization,
             verified_at=review.created_at,

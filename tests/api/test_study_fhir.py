@@ -111,7 +111,10 @@ def test_a_later_review_that_changes_the_finding_amends_the_report(
     study = PredictionFactory(probability=0.2).study
     assert radiologist_client.post(f"/api/v1/studies/{study.id}/review/", {"finding": "NORMAL"}).status_code == 201
     assert get_report(radiologist_client, study)[1].status == "final"
-    second = api_client_for(other_radiologist).post(f"/api/v1/studies/{study.id}/review/", {"finding": "PNEUMONIA"})
+    # Changing a standing review is an explicit amendment with a reason (issue 10).
+    second = api_client_for(other_radiologist).post(
+        f"/api/v1/studies/{study.id}/review/", {"finding": "PNEUMONIA", "amend": True, "comment": "RLL opacity."}
+    )
     assert second.status_code == 201
 
     _, report = get_report(radiologist_client, study)

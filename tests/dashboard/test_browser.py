@@ -168,7 +168,7 @@ def test_radiologist_opens_a_study_adjusts_the_heatmap_and_overrides_the_ai(
 
     button = page.locator("#review-submit")
     assert button.inner_text() == "Confirm AI finding"
-    page.get_by_label("Normal").check()
+    page.locator("[data-finding=NORMAL]").check()  # "Normal" alone also matches "Other abnormality"
     assert button.inner_text() == "Override AI finding"
     assert page.locator("#override-note").is_visible()
     page.get_by_label("Comment").fill("Overlapping breast shadow; lungs clear on the lateral view.")

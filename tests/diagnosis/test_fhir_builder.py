@@ -9,7 +9,16 @@ import uuid
 import pytest
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 
-from diagnosis.interop.fhir import AiResult, RadiologistReading, ReportInput, diagnostic_report, report_status
+from diagnosis.interop.fhir import (
+    DICOM_CODES,
+    SNOMED,
+    AiResult,
+    RadiologistReading,
+    ReportInput,
+    diagnostic_report,
+    report_status,
+)
+from diagnosis.interop.findings import ReadingFinding
 
 NOW = dt.datetime(2026, 11, 30, 15, 0, tzinfo=dt.UTC)
 STUDY_ID = uuid.UUID("12345678-1234-5678-1234-567812345678")
@@ -27,9 +36,13 @@ def ai(*, pneumonia: bool = True, validated: bool = True) -> AiResult:
     )
 
 
-def reading(pneumonia: bool, minutes: int = 0) -> RadiologistReading:
+def reading(pneumonia: bool | ReadingFinding, minutes: int = 0) -> RadiologistReading:
     when = NOW + dt.timedelta(minutes=minutes)
-    return RadiologistReading(pneumonia=pneumonia, reviewer="Dr Rita Ray", reviewed_at=when)
+    if isinstance(pneumonia, ReadingFinding):
+        finding = pneumonia
+    else:
+        finding = ReadingFinding.PNEUMONIA if pneumonia else ReadingFinding.NORMAL
+    return RadiologistReading(finding=finding, reviewer="Dr Rita Ray", reviewed_at=when)
 
 
 @pytest.mark.parametrize(
@@ -79,7 +92,9 @@ def test_a_patient_id_system_is_carried_when_configured() -> None:
 
 
 def test_the_narrative_escapes_a_comment() -> None:
-    review = RadiologistReading(pneumonia=True, reviewer="Dr <b>", reviewed_at=NOW, comment="<script>x</script>")
+    review = RadiologistReading(
+        finding=ReadingFinding.PNEUMONIA, reviewer="Dr <b>", reviewed_at=NOW, comment="<script>x</script>"
+    )
     report = diagnostic_report(ReportInput(study_id=STUDY_ID, received_at=NOW, ai=ai(), readings=(review,)))
     assert "<script>" not in report["text"]["div"]
     assert "&lt;script&gt;" in report["text"]["div"]
@@ -90,3 +105,44 @@ def test_a_naive_datetime_is_refused() -> None:
     naive = dt.datetime(2026, 11, 30, 15, 0)  # noqa: DTZ001 - the point of the test
     with pytest.raises(ValueError, match="timezone-aware"):
         diagnostic_report(ReportInput(study_id=STUDY_ID, received_at=naive))
+
+
+@pytest.mark.parametrize(
+    ("finding", "value", "conclusion_codes", "conclusion"),
+    [
+        (
+            ReadingFinding.OTHER_ABNORMALITY,
+            (SNOMED, "263654008"),
+            [(SNOMED, "263654008")],
+            "Radiologist's finding: Other abnormality (not pneumonia).",
+        ),
+        (
+            ReadingFinding.NON_DIAGNOSTIC,
+            (DICOM_CODES, "111235"),
+            [],
+            "Radiologist's finding: Non-diagnostic image (no reading possible).",
+        ),
+    ],
+    ids=["other-abnormality", "non-diagnostic"],
+)
+def test_a_finding_without_a_pneumonia_call_is_not_coded_as_pneumonia_present_or_absent(
+    finding: ReadingFinding, value: tuple[str, str], conclusion_codes: list[tuple[str, str]], conclusion: str
+) -> None:
+    data = ReportInput(study_id=STUDY_ID, received_at=NOW, ai=ai(pneumonia=True), readings=(reading(finding),))
+
+    report = diagnostic_report(data)
+
+    assert report["status"] == "final"
+    assert report["conclusion"].startswith(conclusion)
+    assert [(c["system"], c["code"]) for cc in report.get("conclusionCode", []) for c in cc["coding"]] == (
+        conclusion_codes
+    )
+    [observation] = [r for r in report["contained"] if r["id"] == "radiologist-finding"]
+    assert [(c["system"], c["code"]) for c in observation["code"]["coding"]] == [(DICOM_CODES, "121071")]
+    assert [(c["system"], c["code"]) for c in observation["valueCodeableConcept"]["coding"]] == [value]
+    # Nothing in the radiologist's observation says pneumonia present or absent.
+    assert "233604007" not in json.dumps(observation) and "2667000" not in json.dumps(observation)
+    DiagnosticReport.model_validate(json.loads(json.dumps(report)))
+    # Changing a Normal reading to Non-diagnostic amends the report.
+    amended = ReportInput(study_id=STUDY_ID, received_at=NOW, ai=ai(), readings=(reading(finding, 5), reading(False)))
+    assert report_status(amended) == "amended"

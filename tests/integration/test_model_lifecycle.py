@@ -106,7 +106,9 @@ def test_shadow_then_ab_then_replace(
             assert body["prediction"]["model_version"] == "v1"
         for i, study_id in enumerate(shadow_ids):
             response = reader.post(
-                f"/api/v1/studies/{study_id}/review/", {"finding": "PNEUMONIA" if i % 2 else "NORMAL"}
+                f"/api/v1/studies/{study_id}/review/",
+                # A reason, in case the finding overrides v1's (issue 10: an override needs one).
+                {"finding": "PNEUMONIA" if i % 2 else "NORMAL", "comment": "Lifecycle test reading."},
             )
             assert response.status_code == 201
 

@@ -18,6 +18,7 @@ from PIL import Image
 from pydicom.dataset import Dataset
 
 from diagnosis.interop import dicom_results as results
+from diagnosis.interop.findings import ReadingFinding
 from tests.pacs.results_support import dciodvfy_errors, dsrdump, peer_tools_available, synthetic_dx
 
 AI = results.AiFinding(
@@ -148,7 +149,7 @@ def test_the_caption_warns_only_when_the_version_is_not_validated(source: Datase
 def test_verified_sr_records_the_radiologist_and_references_the_source_and_the_ai_sr(source: Dataset) -> None:
     ai_sr = results.read_dataset(results.build_ai_sr(source=source, finding=AI, uid_key="study-1").data)
     finding = results.RadiologistFinding(
-        positive=False,
+        finding=ReadingFinding.NORMAL,
         observer_name=results.person_name("Rita Radiologist"),
         organization="General Hospital",
         verified_at=datetime(2026, 11, 30, 15, 4, 5, tzinfo=UTC),
@@ -176,6 +177,38 @@ def test_verified_sr_records_the_radiologist_and_references_the_source_and_the_a
     assert codes["233604007"] == "272519000"  # the radiologist's word: no pneumonia
     assert codes["121005"] == "121006"  # observer type: person
     assert not [item for item in items(sr) if item.ValueType == "NUM"]  # no AI numbers in the radiologist's SR
+
+
+@pytest.mark.parametrize(
+    ("finding", "finding_type", "tracking_text"),
+    [
+        (ReadingFinding.OTHER_ABNORMALITY, ("263654008", "SCT"), "other abnormality (not pneumonia)"),
+        (ReadingFinding.NON_DIAGNOSTIC, ("111235", "DCM"), "non-diagnostic image"),
+    ],
+    ids=["other-abnormality", "non-diagnostic"],
+)
+def test_verified_sr_of_a_finding_without_a_pneumonia_call_codes_it_as_what_it_is(
+    source: Dataset, finding: ReadingFinding, finding_type: tuple[str, str], tracking_text: str
+) -> None:
+    radiologist = results.RadiologistFinding(
+        finding=finding,
+        observer_name="Radiologist^Rita",
+        organization="General Hospital",
+        verified_at=datetime(2026, 11, 30, 15, 4, 5, tzinfo=UTC),
+    )
+    sr = pydicom.dcmread(
+        io.BytesIO(results.build_verified_sr(source=source, finding=radiologist, uid_key="review-8").data)
+    )
+
+    assert (sr.VerificationFlag, sr.CompletionFlag) == ("VERIFIED", "COMPLETE")
+    coded = {concept(item): item.ConceptCodeSequence[0] for item in items(sr) if item.ValueType == "CODE"}
+    finding_item = coded["121071"]  # (DCM 121071 "Finding") = the finding type
+    assert (finding_item.CodeValue, finding_item.CodingSchemeDesignator) == finding_type
+    # Not coded as pneumonia present or absent: no pneumonia evaluation at all.
+    assert "233604007" not in coded
+    assert not {"52101004", "272519000"} & {code.CodeValue for code in coded.values()}
+    texts = [str(item.TextValue) for item in items(sr) if item.ValueType == "TEXT"]
+    assert any(tracking_text in text for text in texts)
 
 
 @pytest.mark.parametrize(
@@ -220,7 +253,9 @@ def _build_all(source: Dataset, tmp_path: Path) -> dict[str, Path]:
     sc = results.build_overlay_sc(source=source, finding=AI, overlay_png=overlay_png(), uid_key="study-1")
     verified = results.build_verified_sr(
         source=source,
-        finding=results.RadiologistFinding(True, "Radiologist^Rita", "General Hospital", datetime.now(UTC)),
+        finding=results.RadiologistFinding(
+            ReadingFinding.PNEUMONIA, "Radiologist^Rita", "General Hospital", datetime.now(UTC)
+        ),
         uid_key="review-1",
         ai_sr=results.read_dataset(ai_sr.data),
     )

@@ -154,7 +154,9 @@ def test_a_screened_dicom_study_sends_its_sr_and_sc_to_orthanc_by_c_store_and_st
     # The radiologist's word follows: a verified SR in the same study, in both PACS.
     radiologist = User.objects.create_user("dr-orthanc", first_name="Rita", last_name="Radiologist")
     radiologist.groups.add(Group.objects.get(name="radiologist"))
-    review = review_create(study=Study.objects.get(id=study_id), reviewer=radiologist, finding="PNEUMONIA")
+    review = review_create(
+        study=Study.objects.get(id=study_id), reviewer=radiologist, finding="PNEUMONIA", comment="Consolidation."
+    )
     _wait_for_sends(study_id, 6, pacs_worker)
     verified = ResultObject.objects.get(review=review)
     assert set(verified.sends.values_list("status", flat=True)) == {"sent"}

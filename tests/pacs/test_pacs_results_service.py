@@ -214,7 +214,7 @@ def test_a_review_of_a_dicom_study_queues_and_builds_a_verified_sr(
     radiologist.save()
     study_results_create(study_id=dicom_study.id)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        review = review_create(study=dicom_study, reviewer=radiologist, finding="NORMAL")
+        review = review_create(study=dicom_study, reviewer=radiologist, finding="NORMAL", comment="No consolidation.")
     assert (dispatch.REVIEW_RESULT_CREATE, (review.id,)) in queued_tasks(callbacks)
 
     verified = review_result_create(review_id=review.id)

@@ -65,6 +65,8 @@ class Command(ModelVersionOptionCommand):
                 f"  reviewed studies: {perf['n_reviewed']} ({perf['n_positive']} pneumonia, "
                 f"{perf['n_negative']} normal); AUC {auc}"
             )
+            # Reviews that make no pneumonia call are in no rate: say how many, so none disappears unseen.
+            write(f"  {perf['excluded_text']}")
             for key, label in RATES:
                 write(f"  {label:<12} {format_rate(perf[key])}")
         if report["pairs"]:
