@@ -29,10 +29,10 @@ class ReviewEntry:
         return "amended" if self.is_amendment else ("override" if self.review.agrees_with_model is False else "done")
 
 
-def _verb(review: Review, is_amendment: bool) -> str:
+def _verb(review: Review, previous: Review | None) -> str:
     prediction = review.prediction
-    if is_amendment:
-        return "amended"
+    if previous is not None:
+        return f"amended (was {previous.get_finding_display()})"
     if prediction is None:
         return "reviewed"
     if review.finding == prediction.label:
@@ -45,13 +45,14 @@ def review_entries(study: Study) -> list[ReviewEntry]:
     history = study_review_history(study)
     entries = []
     for index, review in enumerate(history):
-        is_amendment = index < len(history) - 1  # every review but the oldest changed a standing one
+        # Every review but the oldest changed the one before it (the next older in the list).
+        previous = history[index + 1] if index + 1 < len(history) else None
         entries.append(
             ReviewEntry(
                 review=review,
                 reviewer_name=review.reviewer.get_full_name() or review.reviewer.get_username(),
-                verb=_verb(review, is_amendment),
-                is_amendment=is_amendment,
+                verb=_verb(review, previous),
+                is_amendment=previous is not None,
             )
         )
     return entries

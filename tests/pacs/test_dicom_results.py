@@ -312,3 +312,15 @@ def test_dsrdump_shows_tid_1500_pneumoweb_the_version_and_the_probability(source
     assert '(122157,DCM,"Probability")="0.8123"' in dump
     assert '(121071,DCM,"Finding")=(233604007,SCT,"Pneumonia")' in dump
     assert "Preliminary Flag    : PRELIMINARY" in dump and "Verification Flag   : UNVERIFIED" in dump
+
+
+@pytest.mark.pacs
+@needs_tools
+@pytest.mark.parametrize("finding", [ReadingFinding.OTHER_ABNORMALITY, ReadingFinding.NON_DIAGNOSTIC], ids=str)
+def test_dciodvfy_finds_no_errors_in_a_verified_sr_without_a_pneumonia_call(
+    source: Dataset, tmp_path: Path, finding: ReadingFinding
+) -> None:
+    radiologist = results.RadiologistFinding(finding, "Radiologist^Rita", "General Hospital", datetime.now(UTC))
+    path = tmp_path / "verified-sr.dcm"
+    path.write_bytes(results.build_verified_sr(source=source, finding=radiologist, uid_key="review-9").data)
+    assert dciodvfy_errors(path) == []
