@@ -53,6 +53,8 @@ class AuditAction(models.TextChoices):
     RESULT_SEND_FAILED = "result.send_failed", "Result send failed"
     RESULT_RESEND_REQUESTED = "result.resend_requested", "Result resend requested"
     STUDY_FHIR_VIEWED = "study.fhir_viewed", "FHIR report of a study read"
+    # Onboarding (issue 10): accounts created from the command line. Passwords never appear in the details.
+    USER_CREATED = "user.created", "User account created"
 
 
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
