@@ -86,6 +86,8 @@ def training_run_detail_view(request: HttpRequest, model_admin: ModelAdmin, obje
             "val_auc_text": display.format_estimate(entry.get("val_auc")),
             "loss_text": "—" if entry.get("loss") is None else f"{entry['loss']:.4f}",
             "time_text": display.format_duration(entry.get("seconds")),
+            # Recorded since issue 10 (the training form's estimates come from it); "—" for older runs.
+            "pace_text": f"{entry['images_per_second']:.1f}" if entry.get("images_per_second") else "—",
             "at_time": parse_datetime(entry.get("at") or "") or "—",
         }
         for entry in reversed(run.progress_log)

@@ -181,6 +181,8 @@ def test_the_estimate_comes_from_the_pace_an_earlier_run_recorded(
         training_run_record_progress(run_id=earlier.pk, progress=progress(phase, epoch, pace))
     earlier.refresh_from_db()
     assert [e["images_per_second"] for e in earlier.progress_log] == [8.0, 10.0, 12.0, 5.0]  # recorded from now on
+    run_page = staff_web.get(run_url("change", earlier.pk)).content.decode()
+    assert re.findall(r'class="lifecycle-num run-pace">([^<]*)<', run_page) == ["5.0", "12.0", "10.0", "8.0"]
 
     page = text(staff_web.get(run_url("add")).content.decode())
     # Quick: 100 images x (3 epochs / 10 img/s [median of phase 1] + 2 epochs / 5 img/s) = 70 s.
