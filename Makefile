@@ -9,8 +9,8 @@ export DJANGO_SETTINGS_MODULE ?= pneumoweb.settings.local
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/pneumoweb
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: help venv venv-dev run web worker migrate admin demo-model lint test test-fast browser nginx pacs-peers services bench \
-	audit-deps clean
+.PHONY: help venv venv-dev run web worker migrate admin demo-model lint test test-fast browser axe nginx pacs-peers services \
+	bench audit-deps clean
 
 help:
 	@echo "make run    - set up and start web server + Celery worker (SQLite, no broker server needed)"
@@ -44,20 +44,43 @@ demo-model: migrate
 	$(BIN)/python manage.py create_demo_model --if-none
 
 # The worker runs with an embedded beat for the stuck-study reconciler; the DICOM listener (C-STORE from a PACS,
-# port PNEUMO_DICOM_PORT) runs beside it; the web server stays in the foreground.
-run: admin demo-model
-	$(BIN)/python manage.py collectstatic --noinput >/dev/null
-	@echo "Starting Celery worker (queues: inference, training, pacs), DICOM listener and web server on http://127.0.0.1:$(PORT)/"
-	@set -m; $(BIN)/celery -A pneumoweb worker -B -Q inference,training,pacs --concurrency 1 --loglevel INFO \
+# port PNEUMO_DICOM_PORT) runs beside it. Once the web server answers, the URL and the admin login are printed again
+# (the worker's and TensorFlow's start-up output would otherwise bury them); Ctrl-C stops all three.
+run: migrate demo-model
+	@$(BIN)/python manage.py collectstatic --noinput >/dev/null
+	@login="$$($(BIN)/python manage.py ensure_admin)"; echo "$$login"; \
+	echo "Starting Celery worker (queues: inference, training, pacs), DICOM listener and web server on http://127.0.0.1:$(PORT)/"; \
+	set -m; $(BIN)/celery -A pneumoweb worker -B -Q inference,training,pacs --concurrency 1 --loglevel INFO \
 	    --schedule var/celerybeat-schedule & worker=$$!; \
 	$(BIN)/python manage.py dicom_listener & listener=$$!; \
-	trap 'kill -TERM $$worker $$listener 2>/dev/null; wait $$worker $$listener' EXIT INT TERM; \
-	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT) --noreload
+	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT) --noreload & web=$$!; \
+	trap 'kill -TERM $$web $$worker $$listener 2>/dev/null; wait $$web $$worker $$listener' EXIT INT TERM; \
+	for _ in $$(seq 120); do \
+	  $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', $(PORT)), 1)" 2>/dev/null && break; sleep 0.5; \
+	done; \
+	printf '\n==============================================================================\n'; \
+	echo "PneumoWeb is running: http://127.0.0.1:$(PORT)/   (admin: http://127.0.0.1:$(PORT)/admin/)"; \
+	echo "$$login" | grep -v '^$$'; \
+	echo "More radiologists: $(BIN)/python manage.py create_radiologist NAME.   Stop: Ctrl-C"; \
+	printf '==============================================================================\n\n'; \
+	wait $$web
 
 browser:
 	@command -v chromium >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "Browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
+
+# Accessibility checks of the browser tests (tests/browser_support.py: axe_violations) run axe-core from npm,
+# pinned, installed under var/node (not in the repository). CI has the npm registry; Debian's npm when run as root.
+AXE_VERSION := 4.10.3
+AXE_DIR := var/node
+axe:
+	@grep -qs '"version": "$(AXE_VERSION)"' $(AXE_DIR)/node_modules/axe-core/package.json || { \
+	  command -v npm >/dev/null || { \
+	    if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; \
+	    else echo "The accessibility tests need npm: sudo apt-get install npm"; exit 1; fi; }; \
+	  mkdir -p $(AXE_DIR) && npm install --prefix $(AXE_DIR) --no-save --no-audit --no-fund \
+	    axe-core@$(AXE_VERSION) >/dev/null; }
 
 # The slowloris test runs deploy/nginx.conf in front of gunicorn with Debian's nginx (as docker-compose does).
 nginx:
@@ -86,7 +109,7 @@ lint: venv-dev
 	DJANGO_SETTINGS_MODULE=pneumoweb.settings.test $(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint venv-dev browser nginx pacs-peers services
+test: lint venv-dev browser axe nginx pacs-peers services
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 	DJANGO_SETTINGS_MODULE=pneumoweb.settings.test \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

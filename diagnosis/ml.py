@@ -302,3 +302,25 @@ def evaluate_folder(
 def reset_caches() -> None:
     """Forget loaded predictors (tests, and a worker told that an artifact was replaced)."""
     _predictor.cache_clear()
+
+
+def count_training_images(data_dir: str | Path) -> int | None:
+    """Images under ``<data_dir>/train/{NORMAL,PNEUMONIA}`` as training would find them; None without a train/ folder.
+
+    For the training form's time estimate: a directory listing, no image is opened.
+    """
+    from mlcore.data import IMAGE_SUFFIXES
+
+    train = Path(data_dir) / "train"
+    if not train.is_dir():
+        return None
+    count = 0
+    for label in ("NORMAL", "PNEUMONIA"):
+        folder = train / label
+        if folder.is_dir():
+            count += sum(
+                1
+                for p in folder.iterdir()
+                if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+            )
+    return count

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,16 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENS = Path("/tmp/pneumoweb-screens")
+ROOT = Path(__file__).resolve().parents[1]
+# Screenshots land inside the checkout (var/ is ignored by git; CI keeps var/screenshots as an artifact), or where
+# PNEUMO_SCREENSHOT_DIR says.
+SCREENS = Path(os.environ.get("PNEUMO_SCREENSHOT_DIR") or ROOT / "var" / "screenshots")
 TIMEOUT_MS = 15_000
+# axe-core from npm, installed by `make axe` (a prerequisite of `make test`), or the file PNEUMO_AXE_JS names.
+AXE_JS = Path(os.environ.get("PNEUMO_AXE_JS") or ROOT / "var" / "node" / "node_modules" / "axe-core" / "axe.min.js")
+AXE_IMPACTS = ("serious", "critical")
+# Screen sizes of the acceptance screenshots (issue 10): a reading-room monitor, a large one, a phone.
+SCREEN_SIZES = ((1440, 900), (1920, 1080), (390, 844))
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +63,55 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
-def screenshot(page: Any, name: str) -> None:
+def screenshot(page: Any, name: str, *, full_page: bool = True) -> Path:
     SCREENS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENS / name), full_page=True)
+    path = SCREENS / name
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
+
+
+def horizontal_overflow(page: Any) -> int:
+    """CSS pixels the page scrolls sideways (0: it fits the viewport's width)."""
+    return int(page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth"))
+
+
+def sideways_scrollers(page: Any) -> list[str]:
+    """Visible elements that scroll sideways inside a page that itself fits (a wide table in an overflow box hides
+    its right-hand columns just the same): tag#id.class and how many CSS pixels they hide."""
+    found: list[str] = page.evaluate(
+        """() => Array.from(document.querySelectorAll("body *")).filter(el => {
+            const style = getComputedStyle(el);
+            return ["auto", "scroll"].includes(style.overflowX) && el.scrollWidth > el.clientWidth + 1
+                && el.getClientRects().length > 0 && style.visibility !== "hidden";
+        }).map(el => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "")
+            + (el.classList.length ? "." + Array.from(el.classList).join(".") : "")
+            + " (" + (el.scrollWidth - el.clientWidth) + " px)")"""
+    )
+    return found
+
+
+def axe_violations(page: Any, *, impacts: tuple[str, ...] = AXE_IMPACTS) -> list[dict[str, Any]]:
+    """Run axe-core on the page as it is now; return its violations of the given impacts (serious, critical).
+
+    The Content-Security-Policy refuses inline scripts, so ``page.add_script_tag(content=...)`` would be blocked;
+    ``page.evaluate`` goes through the DevTools protocol, which the policy does not govern (as in ``wait_until``).
+    Each violation: ``{"id", "impact", "help", "nodes": [CSS selectors, at most 8]}``.
+    """
+    if not AXE_JS.is_file():
+        pytest.skip(f"needs axe-core at {AXE_JS} (make axe installs it from npm)")
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.evaluate(AXE_JS.read_text(encoding="utf-8"))
+    violations: list[dict[str, Any]] = page.evaluate(
+        """async (impacts) => {
+            const result = await window.axe.run(document, {resultTypes: ["violations"]});
+            return result.violations.filter(v => impacts.includes(v.impact)).map(v => ({
+                id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.slice(0, 8).map(n => n.target.join(" ")),
+            }));
+        }""",
+        list(impacts),
+    )
+    return violations
 
 
 def watch_csp_violations(page: Any) -> list[str]:

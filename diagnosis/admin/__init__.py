@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.template.response import TemplateResponse
@@ -24,6 +25,11 @@ from diagnosis.models import AuditEvent, ModelVersion, Prediction, Review, Study
 from diagnosis.selectors.performance import population_note, versions_live_performance, versions_score_drift
 from diagnosis.selectors.studies import study_find
 from diagnosis.services.studies import study_record_view
+
+# Issue 10: the admin says whose it is (Django's default reads "Django administration").
+admin.site.site_header = "PneumoWeb administration"
+admin.site.site_title = "PneumoWeb admin"
+admin.site.index_title = "Model versions, training, studies and the audit log"
 
 
 @admin.register(ModelVersion)
@@ -110,7 +116,7 @@ class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # ModelAdm
 
     @admin.display(description="traffic", ordering="traffic_share")
     def share(self, obj: ModelVersion) -> str:
-        return f"{obj.traffic_share} %" if obj.status == ModelVersion.Status.ACTIVE else "—"
+        return display.share_text(obj)
 
     @admin.display(description="threshold", ordering="threshold")
     def threshold_display(self, obj: ModelVersion) -> str:
@@ -123,7 +129,7 @@ class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # ModelAdm
     @admin.display(description="live agreement")
     def live_agreement(self, obj: ModelVersion) -> str:
         live = getattr(obj, "changelist_live", None) or versions_live_performance(model_versions=[obj])[obj.pk]
-        return display.live_agreement_text(live)
+        return display.live_agreement_text(live, settings.PNEUMO_LIVE_METRICS_MIN_N)
 
     @admin.display(description="score drift")
     def drift_warning(self, obj: ModelVersion) -> str | SafeString:

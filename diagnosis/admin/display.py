@@ -98,9 +98,21 @@ def key_values(data: dict[str, Any] | None) -> list[tuple[str, str]]:
     return [(str(key).replace("_", " "), plain(value)) for key, value in (data or {}).items()]
 
 
+#: Why an uncalibrated version serves at all: the one exception of ``model_version_activate`` (the demo model).
+UNCALIBRATED_SERVING_NOTE = (
+    'it serves only as the untrained demo model, the one exception to "no traffic without a calibrated threshold" '
+    "(not validated: its findings are meaningless)"
+)
+
+
 def threshold_text(version: ModelVersion) -> str:
     """How the threshold was chosen, in one sentence an admin can check."""
     method = version.threshold_method or {}
+    if not version.is_calibrated and version.is_serving:
+        return (
+            f"Never calibrated: {UNCALIBRATED_SERVING_NOTE}. Activate or give traffic to a calibrated version to "
+            "replace it; once it stops serving, it cannot take traffic again until its threshold is calibrated."
+        )
     if not version.is_calibrated:
         return "Never calibrated: this version cannot take traffic until its threshold is calibrated."
     if method.get("method") == "target_sensitivity":
@@ -150,11 +162,31 @@ def live_rows(live: dict[str, Any]) -> list[dict[str, str]]:
     return rows
 
 
-def live_agreement_text(live: dict[str, Any]) -> str:
+def live_rates_shown(live: dict[str, Any], min_n: int) -> bool:
+    """Rates and AUC from fewer reviewed studies than ``min_n`` (PNEUMO_LIVE_METRICS_MIN_N) are noise: not shown."""
+    return bool(live["n_reviewed"]) and live["n_reviewed"] >= min_n
+
+
+def too_few_text(live: dict[str, Any], min_n: int) -> str:
+    return f"too few reviewed studies (n = {live['n_reviewed']}; shown from n = {min_n})"
+
+
+def live_agreement_text(live: dict[str, Any], min_n: int) -> str:
     agreement = live["agreement"]
     if not agreement["n"]:
         return "—"
+    if not live_rates_shown(live, min_n):
+        return too_few_text(live, min_n)
     return f"{agreement['value']:.3f} (n = {agreement['n']})"
+
+
+def share_text(version: ModelVersion) -> str:
+    """The changelist's traffic cell: the share of a serving version, saying so when it is the uncalibrated demo."""
+    if version.status != ModelVersion.Status.ACTIVE:
+        return "—"
+    if version.is_serving and not version.is_calibrated:
+        return f"{version.traffic_share} % (untrained demo, uncalibrated)"
+    return f"{version.traffic_share} %"
 
 
 def drift_cell(drift: dict[str, Any]) -> str | SafeString:

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from pathlib import PurePath
+from pathlib import Path, PurePath
+from typing import Any
 
 from django import forms
+from django.conf import settings
 
 from diagnosis import ml
 from diagnosis.exceptions import ModelVersionError
+
+IMAGENET = "imagenet"
+
+
+def imagenet_weights_file() -> Path | None:
+    """The ResNet50 ImageNet weights file when it is there (PNEUMO_IMAGENET_WEIGHTS_FILE); a site without internet
+    cannot download it, so the form offers ImageNet only then."""
+    path = Path(settings.PNEUMO_IMAGENET_WEIGHTS_FILE)
+    return path if path.is_file() else None
 
 
 class TrainingRunForm(forms.Form):
@@ -18,18 +29,15 @@ class TrainingRunForm(forms.Form):
         help_text="Absolute path on the training worker with train/ (and optionally val/, test/), "
         "each holding NORMAL/ and PNEUMONIA/.",
     )
-    image_size = forms.IntegerField(label="Image size (px)", initial=384, min_value=32, max_value=1024)
-    weights = forms.CharField(
+    image_size = forms.IntegerField(label="Image size (px)", initial=224, min_value=32, max_value=1024)
+    weights = forms.ChoiceField(
         label="Base weights",
-        initial="imagenet",
-        max_length=500,
-        widget=forms.TextInput(attrs={"class": "lifecycle-path"}),
-        help_text="imagenet, none (random), or the path of a local ResNet50 no-top weights file "
-        "(a worker without internet cannot download ImageNet weights).",
+        initial="none",
+        help_text="Another weights file: manage.py train_model --weights PATH.",
     )
-    phase1_epochs = forms.IntegerField(label="Phase 1 epochs (base frozen)", initial=15, min_value=1, max_value=500)
-    phase2_epochs = forms.IntegerField(label="Phase 2 epochs (fine-tuning)", initial=20, min_value=0, max_value=500)
-    batch_size = forms.IntegerField(initial=32, min_value=1, max_value=512)
+    phase1_epochs = forms.IntegerField(label="Phase 1 epochs (base frozen)", initial=3, min_value=1, max_value=500)
+    phase2_epochs = forms.IntegerField(label="Phase 2 epochs (fine-tuning)", initial=2, min_value=0, max_value=500)
+    batch_size = forms.IntegerField(initial=16, min_value=1, max_value=512)
     target_sensitivity = forms.FloatField(
         initial=0.95,
         min_value=ml.TARGET_SENSITIVITY_MIN,
@@ -37,6 +45,25 @@ class TrainingRunForm(forms.Form):
         help_text="The threshold is chosen on validation data to reach this sensitivity.",
     )
     version = forms.CharField(required=False, max_length=100, help_text="Optional; default: a timestamp.")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.imagenet_file = imagenet_weights_file()
+        choices = [("none", "None: random initialisation (from scratch)")]
+        if self.imagenet_file is not None:
+            choices.append((IMAGENET, f"ImageNet (ResNet50, {self.imagenet_file.name})"))
+        else:
+            self.fields["weights"].help_text = (
+                "ImageNet weights are not offered: no weights file at PNEUMO_IMAGENET_WEIGHTS_FILE "
+                f"({settings.PNEUMO_IMAGENET_WEIGHTS_FILE}), and this site may not download it. "
+                + self.fields["weights"].help_text
+            )
+        self.fields["weights"].choices = choices  # type: ignore[attr-defined]  # a ChoiceField
+
+    def clean_weights(self) -> str:
+        # The worker loads the file by its path: it never tries to download ImageNet weights.
+        value = str(self.cleaned_data["weights"])
+        return str(self.imagenet_file) if value == IMAGENET and self.imagenet_file is not None else value
 
 
 class RegisterForm(forms.Form):

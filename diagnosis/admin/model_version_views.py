@@ -81,6 +81,9 @@ def model_version_detail_view(request: HttpRequest, model_admin: ModelAdmin, obj
             validation_n=display.metric_counts(version.metrics),
             test_n=display.metric_counts(version.test_metrics),
             live=live,
+            live_min_n=settings.PNEUMO_LIVE_METRICS_MIN_N,
+            live_shown=display.live_rates_shown(live, settings.PNEUMO_LIVE_METRICS_MIN_N),
+            uncalibrated_serving_note=display.UNCALIBRATED_SERVING_NOTE,
             live_rows=display.live_rows(live),
             live_auc=display.format_estimate(live["auc"]),
             caveats=performance.PERFORMANCE_CAVEATS,
@@ -208,6 +211,9 @@ def model_version_traffic_view(request: HttpRequest, model_admin: ModelAdmin) ->
             messages.success(request, f"Traffic set: {split}. Studies already queued keep their version.")
             return redirect("admin:diagnosis_modelversion_changelist")
     rows = [{"version": v, "value": values[v.version]} for v in eligible]
+    # The untrained demo model may serve without a calibrated threshold (model_version_activate's one exception):
+    # it is shown with its share, which counts in the total now, though no share can be given to it here.
+    serving_uncalibrated = [v for v in candidates if v.is_serving and not v.is_calibrated]
     return TemplateResponse(
         request,
         "admin/diagnosis/modelversion/traffic.html",
@@ -216,7 +222,10 @@ def model_version_traffic_view(request: HttpRequest, model_admin: ModelAdmin) ->
             model_admin,
             "Set traffic shares",
             rows=rows,
-            uncalibrated=[v for v in candidates if not v.is_calibrated],
+            serving_uncalibrated=serving_uncalibrated,
+            serving_total=sum(v.traffic_share for v in candidates if v.is_serving),
+            uncalibrated=[v for v in candidates if not v.is_calibrated and not v.is_serving],
+            uncalibrated_serving_note=display.UNCALIBRATED_SERVING_NOTE,
         ),
     )
 
@@ -226,9 +235,11 @@ def ab_report_view(request: HttpRequest, model_admin: ModelAdmin) -> HttpRespons
     require(model_admin.has_view_permission(request))
     report = performance.ab_report()
     ids = model_version_ids_by_name([v["version"] for v in report["versions"]])
+    min_n = settings.PNEUMO_LIVE_METRICS_MIN_N
     rows = [
         {
             **live,
+            "shown": display.live_rates_shown(live, min_n),
             "rows": display.live_rows(live),
             "auc_text": display.format_estimate(live["auc"]),
             "url": reverse("admin:diagnosis_modelversion_change", args=[ids[live["version"]]]),
@@ -249,6 +260,7 @@ def ab_report_view(request: HttpRequest, model_admin: ModelAdmin) -> HttpRespons
             versions=rows,
             generated_at=parse_datetime(report["generated_at"]),
             rate_labels=display.LIVE_RATES,
+            live_min_n=min_n,
             pairs=report["pairs"],
             drift=drift,
             caveats=caveats,

@@ -12,9 +12,9 @@ from django.template.response import TemplateResponse
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 
-from diagnosis.admin import display
+from diagnosis.admin import display, training_presets
 from diagnosis.admin.common import admin_context, require
-from diagnosis.admin.forms import TrainingRunForm
+from diagnosis.admin.forms import TrainingRunForm, imagenet_weights_file
 from diagnosis.exceptions import InvalidInputError
 from diagnosis.models import TrainingRun
 from diagnosis.selectors.audit import audit_trail
@@ -25,11 +25,22 @@ if TYPE_CHECKING:
 REFRESH_SECONDS = 5
 
 
+def _last_data_dir() -> str:
+    run = TrainingRun.objects.order_by("-created_at").only("data_dir").first()
+    return run.data_dir if run is not None else ""
+
+
 def training_run_add_view(request: HttpRequest, model_admin: ModelAdmin) -> HttpResponse:
+    """The launch form: a preset (``?preset=quick|full``) fills it in; each preset shows its estimated duration."""
     require(model_admin.has_add_permission(request))
-    form = TrainingRunForm(
-        request.POST or None, initial={"target_sensitivity": settings.PNEUMO_DEFAULT_TARGET_SENSITIVITY}
-    )
+    preset = training_presets.preset_get(request.GET.get("preset"))
+    imagenet_available = imagenet_weights_file() is not None
+    initial = {
+        "target_sensitivity": settings.PNEUMO_DEFAULT_TARGET_SENSITIVITY,
+        "data_dir": _last_data_dir(),
+        **preset.initial(imagenet_available=imagenet_available),
+    }
+    form = TrainingRunForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             run = training_run_create(
@@ -44,10 +55,19 @@ def training_run_add_view(request: HttpRequest, model_admin: ModelAdmin) -> Http
                 "training queue and never delays screening.",
             )
             return redirect("admin:diagnosis_trainingrun_change", run.pk)
+    data_dir = (request.POST.get("data_dir") or "").strip() or initial["data_dir"]
     return TemplateResponse(
         request,
         "admin/diagnosis/trainingrun/add.html",
-        admin_context(request, model_admin, "Launch a training run", form=form),
+        admin_context(
+            request,
+            model_admin,
+            "Launch a training run",
+            form=form,
+            preset=preset,
+            presets=training_presets.preset_rows(data_dir=data_dir or None, imagenet_available=imagenet_available),
+            estimate_folder=data_dir,
+        ),
     )
 
 
@@ -66,6 +86,8 @@ def training_run_detail_view(request: HttpRequest, model_admin: ModelAdmin, obje
             "val_auc_text": display.format_estimate(entry.get("val_auc")),
             "loss_text": "—" if entry.get("loss") is None else f"{entry['loss']:.4f}",
             "time_text": display.format_duration(entry.get("seconds")),
+            # Recorded since issue 10 (the training form's estimates come from it); "—" for older runs.
+            "pace_text": f"{entry['images_per_second']:.1f}" if entry.get("images_per_second") else "—",
             "at_time": parse_datetime(entry.get("at") or "") or "—",
         }
         for entry in reversed(run.progress_log)

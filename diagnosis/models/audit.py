@@ -55,6 +55,8 @@ class AuditAction(models.TextChoices):
     STUDY_FHIR_VIEWED = "study.fhir_viewed", "FHIR report of a study read"
     # The reading room (issue 10): a standing review is changed only by an explicit, reasoned amendment.
     STUDY_REVIEW_AMENDED = "study.review_amended", "Study review amended"
+    # Onboarding (issue 10): accounts created from the command line. Passwords never appear in the details.
+    USER_CREATED = "user.created", "User account created"
 
 
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):

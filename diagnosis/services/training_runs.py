@@ -121,6 +121,8 @@ def training_run_record_progress(*, run_id: int, progress: TrainingProgress) -> 
         "auc": progress.auc,
         "val_auc": progress.val_auc,
         "seconds": round(progress.seconds_per_epoch, 1),
+        # Issue 10: the measured pace, from which the training form estimates the duration of later runs.
+        "images_per_second": round(progress.images_per_second, 2),
         "at": timezone.now().isoformat(timespec="seconds"),
     }
     try:

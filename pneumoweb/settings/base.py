@@ -401,3 +401,25 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
+
+# --- Issue 10: onboarding, admin and accessibility ----------------------------------------------------------------
+# The filesystem broker's exchange tables ("control" folder; kombu's default is ./control, in the working folder)
+# live under var/ with the rest of `make run`'s state, not in the repository's root.
+if not REDIS_URL:
+    CELERY_BROKER_TRANSPORT_OPTIONS["control_folder"] = str(CELERY_FS_DIR / "control")
+# Live rates and AUC on the model version pages are shown only from this many reviewed studies of a version on
+# ("too few reviewed studies" below it): a rate from 2 studies reads as a fact and is noise.
+PNEUMO_LIVE_METRICS_MIN_N = env_int("PNEUMO_LIVE_METRICS_MIN_N", 30)
+# The ResNet50 ImageNet (no-top) weights file. The training form offers ImageNet weights only when this file exists:
+# a site without internet cannot download them. Default: where Keras keeps the file it downloaded
+# ($KERAS_HOME/models, else ~/.keras/models).
+PNEUMO_IMAGENET_WEIGHTS_FILE = Path(
+    env_str(
+        "PNEUMO_IMAGENET_WEIGHTS_FILE",
+        str(
+            Path(env_str("KERAS_HOME", str(Path.home() / ".keras")))
+            / "models"
+            / "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
+        ),
+    )
+)

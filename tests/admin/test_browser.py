@@ -216,7 +216,12 @@ def test_admin_reviews_versions_and_the_ab_report_and_cancels_a_training_run(
     assert page.get_by_label("Artifact path").is_visible()
     screenshot(page, "admin-register.png")
     page.goto(live_server.url + reverse("admin:diagnosis_trainingrun_add"))
-    assert page.get_by_label("Data folder").is_visible() and page.get_by_label("Image size (px)").input_value() == "384"
+    # Issue 10: the form opens on the quick CPU preset; the full run is one click away.
+    assert page.get_by_label("Data folder").is_visible() and page.get_by_label("Image size (px)").input_value() == "224"
+    page.locator("#preset-full").click()
+    page.wait_for_url(re.compile(r"\?preset=full$"))
+    assert page.get_by_label("Image size (px)").input_value() == "384"
+    assert page.get_by_label("Phase 2 epochs (fine-tuning)").input_value() == "20"
     screenshot(page, "admin-training-add.png")
 
     # A training run in progress: its progress, then Cancel.

@@ -30,7 +30,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 FORM = {
     "image_size": "224",
-    "weights": "imagenet",
+    "weights": "none",
     "phase1_epochs": "5",
     "phase2_epochs": "3",
     "batch_size": "16",

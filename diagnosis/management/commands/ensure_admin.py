@@ -19,8 +19,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         user_model = get_user_model()
-        if user_model.objects.filter(is_superuser=True).exists():
-            self.stdout.write("An admin account already exists; no new one created.")
+        existing = user_model.objects.filter(is_superuser=True).order_by("pk").first()
+        if existing is not None:
+            self.stdout.write(
+                f"An admin account already exists: {existing.get_username()} (its password was shown when it was "
+                f"created; forgot it? python manage.py changepassword {existing.get_username()})"
+            )
             return
         password = secrets.token_urlsafe(12)
         admin = user_model.objects.create_superuser(options["username"], email="", password=password)
