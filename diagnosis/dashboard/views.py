@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from diagnosis.dashboard.forms import ReviewForm, UploadForm, WorklistFilterForm
+from diagnosis.dashboard.viewer_context import viewer_context
 from diagnosis.exceptions import ApplicationError
 from diagnosis.models import ModelVersion, Prediction, Review, Study
 from diagnosis.selectors import studies as selectors
@@ -307,6 +308,7 @@ def _render_study(
         "in_progress": study.status in (Study.Status.QUEUED, Study.Status.PROCESSING),
         "poll_seconds": STUDY_POLL_SECONDS,
         "result_sends": study_result_sends(study),
+        **viewer_context(request, study, prediction),
     }
     return render(request, "diagnosis/study.html", context, status=status)
 
