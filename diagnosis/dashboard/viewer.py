@@ -20,9 +20,11 @@ import gzip
 import json
 import logging
 import uuid
+from typing import IO
 
 from django.db.models.fields.files import FieldFile
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import FileResponse, HttpRequest, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET, require_POST
 
 from diagnosis.dashboard.views import _study_or_404, _user, radiologist_required_json
@@ -53,7 +55,7 @@ RENDITION_HEADERS = {
 }
 
 
-def _private(response: HttpResponse) -> HttpResponse:
+def _private(response: HttpResponseBase) -> HttpResponseBase:
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, no-store"  # patient images linger in no cache
     return response
@@ -63,15 +65,16 @@ def _missing(what: str, study: Study) -> JsonResponse:
     return JsonResponse({"detail": f"This study has no {what} (the study is {study.status})."}, status=404)
 
 
-def _open(field_file: FieldFile, what: str, study: Study) -> object | None:
+def _open(field_file: FieldFile, what: str, study: Study) -> IO[bytes] | None:
     try:
-        return field_file.storage.open(field_file.name, "rb")
+        handle: IO[bytes] = field_file.storage.open(str(field_file.name), "rb")
+        return handle
     except FileNotFoundError:
         logger.exception("Stored %s of study %s is missing: %s", what, study.id, field_file.name)
         return None
 
 
-def _audited(request: HttpRequest, study: Study, what: str, response: HttpResponse) -> HttpResponse:
+def _audited(request: HttpRequest, study: Study, what: str, response: HttpResponseBase) -> HttpResponseBase:
     try:
         study_record_view(study=study, user=_user(request), request=request, what=what)
     except Exception:
@@ -82,7 +85,7 @@ def _audited(request: HttpRequest, study: Study, what: str, response: HttpRespon
 
 @require_GET
 @radiologist_required_json
-def study_image16(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
+def study_image16(request: HttpRequest, study_id: uuid.UUID) -> HttpResponseBase:
     study = _study_or_404(request, study_id)
     info = study.display_image_16_info or {}
     if not study.display_image_16:
@@ -90,12 +93,12 @@ def study_image16(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
     handle = _open(study.display_image_16, "16-bit rendition", study)
     if handle is None:
         return _missing("16-bit rendition", study)
-    response: HttpResponse
+    response: HttpResponseBase
     if "gzip" in request.headers.get("Accept-Encoding", ""):
         response = FileResponse(handle, content_type=RENDITION_MEDIA_TYPE)
         response["Content-Encoding"] = "gzip"
     else:  # a client that cannot take gzip gets the samples themselves (zlib on our own file; no image decoder)
-        stream = gzip.GzipFile(fileobj=handle, mode="rb")  # type: ignore[arg-type]
+        stream = gzip.GzipFile(fileobj=handle, mode="rb")
         response = StreamingHttpResponse(iter(lambda: stream.read(_CHUNK), b""), content_type=RENDITION_MEDIA_TYPE)
         response["Content-Length"] = str(int(info.get("width", 0)) * int(info.get("height", 0)) * 2)
     response["Content-Disposition"] = f'inline; filename="{study.id}-image16.u16"'
@@ -108,7 +111,7 @@ def study_image16(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
 
 @require_GET
 @radiologist_required_json
-def study_activation(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
+def study_activation(request: HttpRequest, study_id: uuid.UUID) -> HttpResponseBase:
     study = _study_or_404(request, study_id)
     prediction = study_primary_prediction(study)
     if prediction is None or not prediction.activation:

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q
 
 from diagnosis.models import Study, ViewerPreference
-from diagnosis.selectors.studies import study_list_visible_to
-
-UserLike = AbstractBaseUser | AnonymousUser
+from diagnosis.selectors.studies import UserLike, study_list_visible_to
 
 
 @dataclass(frozen=True)

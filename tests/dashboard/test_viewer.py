@@ -42,9 +42,7 @@ def _with_rendition(study: Study) -> Study:
 
 
 def _image_views(study: Study, what: str) -> list[AuditEvent]:
-    return list(
-        AuditEvent.objects.filter(action="study.image_viewed", subject_id=str(study.id), details__what=what)
-    )
+    return list(AuditEvent.objects.filter(action="study.image_viewed", subject_id=str(study.id), details__what=what))
 
 
 def _body(response: Any) -> bytes:
