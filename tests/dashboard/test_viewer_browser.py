@@ -109,7 +109,7 @@ def test_window_level_on_a_12_bit_dicom_changes_the_canvas_and_the_page_fits_the
 ) -> None:
     radiologist = RadiologistFactory(username="wanda.window")
     study = _screened_12_bit_study()
-    StudyFactory(completed=True, priority=-5)  # a next study in worklist order
+    following = StudyFactory(completed=True, priority=-5)  # the next study in worklist order
     csp_violations = watch_csp_violations(page)
     log_in(page, live_server.url, radiologist.username)
 
@@ -170,4 +170,16 @@ def test_window_level_on_a_12_bit_dicom_changes_the_canvas_and_the_page_fits_the
     box = page.locator("#viewer-canvas").bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
     screenshot(page, "study-viewer-390x844.png")
+
+    # Shortcuts drive the comparison, the review form (finding keys) and the worklist (next study).
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.keyboard.press("h")
+    page.keyboard.press("f")
+    assert stage.get_attribute("data-compare") == "side"
+    screenshot(page, "study-viewer-side-by-side.png")
+    page.keyboard.press("1")
+    assert page.locator('input[name="finding"][value="NORMAL"]').is_checked()
+    page.locator("body").click(position={"x": 5, "y": 5})  # leave the radio: shortcuts work from anywhere but text
+    page.keyboard.press("j")
+    page.wait_for_url(f"{live_server.url}/studies/{following.id}/")
     assert csp_violations == []

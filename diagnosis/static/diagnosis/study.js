@@ -542,7 +542,9 @@
   document.querySelectorAll("[data-command=help]").forEach(function (button) {
     button.addEventListener("click", openHelp);
   });
-  var FINDINGS = { Digit1: "NORMAL", Digit2: "PNEUMONIA", Digit3: "OTHER_ABNORMALITY", Digit4: "NON_DIAGNOSTIC" };
+  // By physical key (event.code), so the keys are the same on any layout (AZERTY's 1 is "&" unshifted).
+  var FINDINGS = { Digit1: "NORMAL", Digit2: "PNEUMONIA", Digit3: "OTHER_ABNORMALITY", Digit4: "NON_DIAGNOSTIC",
+    Numpad1: "NORMAL", Numpad2: "PNEUMONIA", Numpad3: "OTHER_ABNORMALITY", Numpad4: "NON_DIAGNOSTIC" };
   var PRESET_KEYS = { Digit1: "default", Digit2: "full", Digit3: "lung", Digit4: "soft", Digit5: "bone" };
   var clickFirst = function (selector) {
     var el = document.querySelector(selector);
