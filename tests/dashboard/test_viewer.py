@@ -96,6 +96,14 @@ def test_the_page_points_the_viewer_at_the_rendition(radiologist_web: Client) ->
     assert "&quot;bits_stored&quot;: 12" in page and "12-bit" in page
 
 
+def test_a_rendition_missing_from_storage_is_404_and_not_audited(radiologist_web: Client) -> None:
+    study = _with_rendition(PredictionFactory().study)
+    study.display_image_16.storage.delete(study.display_image_16.name)
+    response = radiologist_web.get(reverse("dashboard:study_image16", kwargs={"study_id": study.id}))
+    assert response.status_code == 404
+    assert _image_views(study, "image16") == []
+
+
 @pytest.mark.parametrize("who", ["anonymous", "integrator"])
 def test_the_rendition_is_for_radiologists_only(who: str, client: Client, integrator_web: Client) -> None:
     study = _with_rendition(PredictionFactory().study)
