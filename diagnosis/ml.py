@@ -236,6 +236,17 @@ def predict(version: ModelVersion, data: bytes) -> InferenceResult:
         raise _domain_error(exc) from exc
 
 
+def result_rendition(result: InferenceResult) -> tuple[bytes, dict[str, Any]] | None:
+    """The stored form of a result's 16-bit rendition: (gzip of raw little-endian uint16, its description).
+
+    ``None`` when the image has none (PNG, JPEG, 8-bit or colour DICOM). See :mod:`mlcore.rendition`.
+    """
+    rendition = getattr(result, "rendition", None)
+    if rendition is None:
+        return None
+    return rendition.to_gzip(), rendition.info()
+
+
 # --- Calibration ---------------------------------------------------------------------------------------------------
 
 

@@ -26,6 +26,7 @@ from mlcore.gradcam import heatmap_to_png, overlay_heatmap, predict_with_gradcam
 from mlcore.image_header import DEFAULT_MAX_PIXELS
 from mlcore.imaging import MEMORY_REFUSAL, LoadedImage, is_out_of_memory
 from mlcore.preprocessing import preprocess_bytes
+from mlcore.rendition import Rendition, read_dicom_rendition
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -47,6 +48,10 @@ class InferenceResult:
         model_version: Manifest version of the model.
         inference_ms: Wall time of forward pass + Grad-CAM in milliseconds.
         loaded: The decoded image with format, header and DICOM metadata.
+        activation_png: ``heatmap`` itself (feature-map resolution, no colour map) as an 8-bit grayscale PNG,
+            ``round(heatmap * 255)``: viewers colour it themselves (a colour-blind-safe map, a threshold).
+        rendition: The lossless 16-bit modality values of a grayscale DICOM with more than 8 bits stored, for
+            window/level on the original bit depth (:mod:`mlcore.rendition`); ``None`` for other images.
     """
 
     probability: float
@@ -60,6 +65,20 @@ class InferenceResult:
     model_version: str
     inference_ms: float
     loaded: LoadedImage
+    activation_png: bytes = b""
+    rendition: Rendition | None = None
+
+
+def activation_to_png(heatmap: np.ndarray) -> bytes:
+    """``(h, w)`` float activations in [0, 1] as an ``(h, w)`` 8-bit grayscale PNG (``round(v * 255)``)."""
+    values = np.nan_to_num(np.asarray(heatmap, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+    if values.ndim != 2:
+        raise ValueError(f"heatmap must be 2-D, got shape {values.shape}")
+    gray = np.floor(np.clip(values, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    ok, encoded = cv2.imencode(".png", gray)
+    if not ok:  # pragma: no cover - a valid uint8 array always encodes
+        raise ValueError("PNG encoding of the activation map failed")
+    return bytes(encoded.tobytes())
 
 
 class Predictor:
@@ -161,7 +180,7 @@ class Predictor:
         elapsed_ms = (time.perf_counter() - started) * 1000.0 / len(items)
         settings = self.preprocessing.to_dict()
         results = []
-        for (_, loaded), probability, heatmap in zip(prepared, probabilities, heatmaps, strict=True):
+        for data, (_, loaded), probability, heatmap in zip(items, prepared, probabilities, heatmaps, strict=True):
             gray = loaded.pixels
             ok, image_png = cv2.imencode(".png", gray)
             if not ok:  # pragma: no cover - a valid uint8 array always encodes
@@ -180,6 +199,9 @@ class Predictor:
                     model_version=self.manifest.version,
                     inference_ms=elapsed_ms,
                     loaded=loaded,
+                    activation_png=activation_to_png(heatmap),
+                    # A second decode of the DICOM (tens of ms): the 8-bit path stays exactly as trained.
+                    rendition=read_dicom_rendition(data, max_pixels=max_pixels) if loaded.format == "dicom" else None,
                 )
             )
         return results

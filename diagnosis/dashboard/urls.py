@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from diagnosis.dashboard import review_views, views
+from diagnosis.dashboard import review_views, viewer, views
 
 app_name = "dashboard"
 
@@ -16,5 +16,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("studies/<uuid:study_id>/", views.study_detail, name="study"),
     path("studies/<uuid:study_id>/review", review_views.study_review, name="study_review"),
     path("studies/<uuid:study_id>/status", views.study_status, name="study_status"),
+    path("studies/<uuid:study_id>/image16", viewer.study_image16, name="study_image16"),
+    path("studies/<uuid:study_id>/activation", viewer.study_activation, name="study_activation"),
+    path("viewer/preferences", viewer.viewer_preferences, name="viewer_preferences"),
     path("help/", views.help_page, name="help"),
 ]

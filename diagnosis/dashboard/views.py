@@ -20,6 +20,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -28,6 +29,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from diagnosis.dashboard.forms import ReviewForm, UploadForm, WorklistFilterForm
 from diagnosis.dashboard.review_panel import review_panel_context
+from diagnosis.dashboard.viewer_context import viewer_context
 from diagnosis.exceptions import ApplicationError
 from diagnosis.models import ModelVersion, Prediction, Review, Study
 from diagnosis.selectors import studies as selectors
@@ -40,7 +42,7 @@ WORKLIST_PAGE_SIZE = 50
 WORKLIST_POLL_SECONDS = 5
 STUDY_POLL_SECONDS = 3
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]  # streamed files (FileResponse) are views' answers too
 _Response = TypeVar("_Response", bound=HttpResponse)
 
 
@@ -49,7 +51,7 @@ def radiologist_required(view: View) -> View:
 
     @login_required
     @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not selectors.user_is_radiologist(request.user):
             return render(request, "diagnosis/forbidden.html", status=403)
         return view(request, *args, **kwargs)
@@ -61,7 +63,7 @@ def radiologist_required_json(view: View) -> View:
     """The same rule for endpoints called by scripts: 401/403 JSON rather than a redirect or an HTML page."""
 
     @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_authenticated:
             return JsonResponse({"detail": "Your session has ended. Reload the page and log in again."}, status=401)
         if not selectors.user_is_radiologist(request.user):
@@ -305,6 +307,7 @@ def _render_study(
         "in_progress": study.status in (Study.Status.QUEUED, Study.Status.PROCESSING),
         "poll_seconds": STUDY_POLL_SECONDS,
         "result_sends": study_result_sends(study),
+        **viewer_context(request, study, prediction),
     }
     return render(request, "diagnosis/study.html", context, status=status)
 

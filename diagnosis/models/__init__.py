@@ -5,6 +5,7 @@ from .model_version import ModelVersion
 from .pacs import DicomInstance, DicomNode, DicomStudy, ResultObject, ResultSend
 from .study import Prediction, Review, Study
 from .training_run import TrainingRun
+from .viewer import ViewerPreference
 from .worker import WorkerHeartbeat
 
 __all__ = [
@@ -21,5 +22,6 @@ __all__ = [
     "Review",
     "Study",
     "TrainingRun",
+    "ViewerPreference",
     "WorkerHeartbeat",
 ]

@@ -45,6 +45,10 @@ class Study(models.Model):
     created_at = models.DateTimeField(db_index=True)
     file = models.FileField(upload_to=_study_upload_path, max_length=300)
     display_image = models.FileField(upload_to=_prediction_file_path, max_length=300, blank=True)
+    # Issue 10 (viewer): the lossless 16-bit modality values of a >8-bit grayscale DICOM (gzip of raw uint16 LE)
+    # and how to read them (mlcore.rendition.Rendition.info()); empty for PNG/JPEG and studies screened before.
+    display_image_16 = models.FileField(upload_to=_prediction_file_path, max_length=300, blank=True)
+    display_image_16_info = models.JSONField(default=dict, blank=True)
     original_filename = models.CharField(max_length=255, blank=True, help_text="For display only.")
     sha256 = models.CharField(max_length=64, db_index=True)
     size_bytes = models.PositiveBigIntegerField()
@@ -97,6 +101,9 @@ class Prediction(models.Model):
     threshold = models.FloatField()
     heatmap = models.FileField(upload_to=_prediction_file_path, max_length=300, blank=True)
     overlay = models.FileField(upload_to=_prediction_file_path, max_length=300, blank=True)
+    # Issue 10 (viewer): the raw Grad-CAM activations (feature-map size, 8-bit grayscale PNG), coloured by the
+    # browser; empty for predictions made before, whose viewer falls back to the jet-coloured ``heatmap``.
+    activation = models.FileField(upload_to=_prediction_file_path, max_length=300, blank=True)
     preprocessing = models.JSONField(default=dict)
     inference_ms = models.FloatField()
     task_id = models.CharField(max_length=64, blank=True)

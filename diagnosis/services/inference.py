@@ -166,7 +166,14 @@ def _prediction_from_result(
         written.append(
             storage_save(field_file=prediction.overlay, filename=f"overlay{suffix}.png", data=result.overlay_png)
         )
-        prediction.save(update_fields=["heatmap", "overlay"])
+        if result.activation_png:
+            # The raw activations, coloured by the viewer (colour-blind-safe map, threshold).
+            written.append(
+                storage_save(
+                    field_file=prediction.activation, filename=f"activation{suffix}.png", data=result.activation_png
+                )
+            )
+        prediction.save(update_fields=["heatmap", "overlay", "activation"])
     return prediction
 
 
@@ -218,12 +225,13 @@ def _study_record_results(
         )
     if not study.display_image:
         written.append(storage_save(field_file=study.display_image, filename="image.png", data=result.image_png))
+    rendition_fields = _store_rendition(study=study, result=result, written=written)
     study.status = Study.Status.COMPLETED
     study.completed_at = timezone.now()
     study.error = ""
     # Priority never goes down once raised (a re-run cannot bury a study a radiologist was about to read).
     study.priority = max(study.priority, study_priority(label=prediction.label, probability=prediction.probability))
-    study.save(update_fields=["status", "completed_at", "error", "priority", "display_image"])
+    study.save(update_fields=["status", "completed_at", "error", "priority", "display_image", *rendition_fields])
     audit_record(
         action=AuditAction.INFERENCE_COMPLETED,
         subject_type="study",
@@ -242,6 +250,17 @@ def _study_record_results(
         # Results back to the PACS (SR + Grad-CAM image), on the `pacs` queue: never holds up or fails the study.
         dispatch.enqueue_on_commit(dispatch.STUDY_RESULTS_CREATE, str(study.id))
     return prediction
+
+
+def _store_rendition(*, study: Study, result: InferenceResult, written: list[str]) -> list[str]:
+    """Store the lossless 16-bit rendition of a >8-bit DICOM beside its display PNG (the viewer's W/L source)."""
+    rendition = ml.result_rendition(result)
+    if rendition is None or study.display_image_16:
+        return []
+    data, info = rendition
+    written.append(storage_save(field_file=study.display_image_16, filename="image16.u16.gz", data=data))
+    study.display_image_16_info = info
+    return ["display_image_16", "display_image_16_info"]
 
 
 @transaction.atomic

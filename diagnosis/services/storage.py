@@ -35,8 +35,10 @@ FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 FILE_FIELDS: tuple[tuple[type[Model], str], ...] = (
     (Study, "file"),
     (Study, "display_image"),
+    (Study, "display_image_16"),
     (Prediction, "heatmap"),
     (Prediction, "overlay"),
+    (Prediction, "activation"),
     (DicomInstance, "file"),
     (ResultObject, "file"),
 )

@@ -32,6 +32,8 @@ class FakeResult:
     image_png: bytes = field(default_factory=png_bytes)
     preprocessing: dict[str, Any] = field(default_factory=lambda: {"image_size": 64, "clahe_clip_limit": 2.0})
     inference_ms: float = 12.5
+    activation_png: bytes = b""
+    rendition: Any = None
 
 
 class FakePredictor:

@@ -89,3 +89,16 @@ def test_bad_image_raises_image_error(predictor):
         predictor.predict(b"GIF89a not a radiograph")
     with pytest.raises(ImageError):
         predictor.predict(b"")
+
+
+def test_a_12_bit_dicom_gets_a_16_bit_rendition_and_every_result_its_activation_map(predictor, make_dicom):
+    # Issue 10: the viewer windows the original bit depth and colours the raw activations itself.
+    stored = np.random.default_rng(1).integers(100, 4000, size=(48, 64), dtype=np.uint16)
+    result = predictor.predict(make_dicom(stored, bits_stored=12))
+    assert result.rendition is not None
+    np.testing.assert_array_equal(result.rendition.samples.astype(np.int64) + int(result.rendition.intercept), stored)
+    activation = _decode(result.activation_png)
+    assert activation.dtype == np.uint8 and activation.shape == result.heatmap.shape
+    np.testing.assert_array_equal(activation, np.floor(result.heatmap * 255 + 0.5).astype(np.uint8))
+    png_result = predictor.predict(png_bytes(synthetic_xray(np.random.default_rng(2), label=0)))
+    assert png_result.rendition is None and png_result.activation_png
