@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from diagnosis.dashboard import views
+from diagnosis.dashboard import views, worklist
 
 app_name = "dashboard"
 
 urlpatterns: list[URLPattern | URLResolver] = [
-    path("", views.worklist, name="worklist"),
-    path("worklist/rows", views.worklist_rows, name="worklist_rows"),
+    path("", worklist.worklist, name="worklist"),
+    path("worklist/rows", worklist.worklist_rows, name="worklist_rows"),
     path("upload/", views.upload, name="upload"),
     path("upload/file", views.upload_file, name="upload_file"),
     path("studies/<uuid:study_id>/", views.study_detail, name="study"),
     path("studies/<uuid:study_id>/review", views.study_review, name="study_review"),
     path("studies/<uuid:study_id>/status", views.study_status, name="study_status"),
+    path("studies/<uuid:study_id>/thumbnail", worklist.study_thumbnail, name="study_thumbnail"),
     path("help/", views.help_page, name="help"),
 ]
