@@ -29,7 +29,7 @@ KERMANY_INTENDED_USE: dict[str, Any] = {
     "population": KERMANY_POPULATION,
 }
 
-_AGE = re.compile(r"^\s*(\d{1,3})\s*([DWMY])\s*$", re.IGNORECASE)
+_AGE = re.compile(r"^\s*(\d{1,3})\s*([DWMY]?)\s*$", re.IGNORECASE)
 _UNIT_YEARS = {"D": 1 / 365.25, "W": 7 / 365.25, "M": 1 / 12, "Y": 1.0}
 
 
@@ -54,6 +54,9 @@ def default_intended_use(population: str) -> dict[str, Any] | None:
 def parse_dicom_age(value: str) -> float | None:
     """A DICOM Age String (``"054Y"``, ``"006M"``, ``"010W"``, ``"003D"``) in years, or None when unusable.
 
+    A bare number (``"54"``, as the RSNA files write it against the AS value representation) is read as years:
+    refusing it would hide exactly the adult studies the check is for.
+
     Examples:
         >>> parse_dicom_age("054Y")
         54.0
@@ -63,7 +66,7 @@ def parse_dicom_age(value: str) -> float | None:
     match = _AGE.match(value or "")
     if match is None:
         return None
-    return int(match.group(1)) * _UNIT_YEARS[match.group(2).upper()]
+    return int(match.group(1)) * _UNIT_YEARS[(match.group(2) or "Y").upper()]
 
 
 def _age_warning(age_range: Any, patient_age: str) -> IntendedUseWarning | None:

@@ -100,11 +100,10 @@ _SEX = {"M": "M", "F": "F", "O": "Other"}
 def age_display(value: str) -> str:
     """DICOM PatientAge ``"054Y"`` → ``"54 y"``, ``"006M"`` → ``"6 mo"``; empty when absent or unreadable."""
     value = (value or "").strip().upper()
-    years = ml.parse_dicom_age(value)
-    if years is None:
+    if ml.parse_dicom_age(value) is None:
         return ""
-    number = int(value[:-1])
-    unit = value[-1]
+    unit = value[-1] if value[-1].isalpha() else "Y"
+    number = int(value.rstrip("DWMY").strip())
     return {"Y": f"{number} y", "M": f"{number} mo", "W": f"{number} wk", "D": f"{number} d"}[unit]
 
 
