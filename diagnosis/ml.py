@@ -193,7 +193,7 @@ def intended_use_warnings(manifest: dict[str, Any] | None, metadata: dict[str, A
         view_position=str(metadata.get("view_position") or ""),
         modality=str(metadata.get("modality") or ""),
     )
-    return [dict(warning) for warning in warnings]
+    return [{"code": warning["code"], "message": warning["message"]} for warning in warnings]
 
 
 def manifest_json(manifest: Manifest) -> dict[str, Any]:
