@@ -62,6 +62,7 @@ class StudyHeader:
     is_dicom: bool
     warnings: list[dict[str, str]]
     population: str
+    population_text: bool  # a population is named, though perhaps without checkable ranges
     intended_use: dict[str, Any] | None
     facts: list[tuple[str, str]] = field(default_factory=list)
     identifiers: list[tuple[str, str]] = field(default_factory=list)
@@ -80,7 +81,7 @@ def study_header(
             continue
         (identifiers if key in _UID_KEYS else facts).append((metadata_label(key), str(value)))
     intended_use = ml.model_intended_use(model_version.manifest)
-    population = str((intended_use or {}).get("population") or model_version.population or "")
+    population = str((intended_use or {}).get("population") or model_version.population or "").strip().rstrip(".")
     modality = str(metadata.get("modality") or "")
     return StudyHeader(
         patient_id=study.patient_id,
@@ -93,7 +94,8 @@ def study_header(
         study_date=origin.study_date,
         is_dicom=study.format == Study.Format.DICOM,
         warnings=list(prediction.intended_use_warnings or []) if prediction is not None else [],
-        population=population if intended_use is not None else ml.NO_POPULATION,
+        population=population or ml.NO_POPULATION,
+        population_text=bool(population),
         intended_use=intended_use,
         facts=facts,
         identifiers=identifiers,
