@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mlcore.artifact import Manifest
+from mlcore.artifact import Manifest, read_manifest
 from mlcore.config import PreprocessingConfig
 from mlcore.errors import ArtifactError
 from mlcore.intended_use import (
@@ -87,3 +88,10 @@ def test_a_manifest_without_intended_use_still_reads() -> None:
     assert Manifest.from_dict(_manifest(intended_use=KERMANY_INTENDED_USE)).intended_use == KERMANY_INTENDED_USE
     with pytest.raises(ArtifactError, match="intended_use"):
         Manifest.from_dict(_manifest(intended_use=["PA"]))
+
+
+def test_the_demo_artifact_records_the_population_it_stands_in_for(demo_artifact: Path) -> None:
+    intended_use = read_manifest(demo_artifact).intended_use
+    assert intended_use is not None
+    assert (intended_use["age_years"], intended_use["views"]) == ([1, 5], ["PA", "AP"])
+    assert intended_use["population"].startswith("untrained demo")
