@@ -205,6 +205,7 @@ def test_radiologist_uploads_files_and_the_open_worklist_picks_them_up(
     # Each PNG/JPEG has its own patient ID, with a preview of the file (an object URL, allowed by img-src blob:).
     upload_page.get_by_label("Patient ID for chest.png").fill("PAT-777")
     upload_page.locator(".staged-item__thumb").wait_for(state="visible")
+    screenshot(upload_page, "upload-staged.png")
     upload_page.get_by_role("button", name="Upload").click()
     upload_page.locator("#upload-done").wait_for(state="visible")
 

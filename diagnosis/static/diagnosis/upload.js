@@ -23,7 +23,7 @@
   // With the script, IDs are given per file: the batch fields (the no-script path) go away.
   if (batch) batch.remove();
   if (help) {
-    help.textContent = "Each PNG or JPEG gets its own patient ID and accession number below; DICOM files use their header." +
+    help.textContent = "Each PNG or JPEG gets its own patient ID and accession number; DICOM files use their header." +
       (requirePatientId ? " A patient ID is required for PNG and JPEG files." : "");
   }
   input.required = false;
