@@ -32,6 +32,7 @@ from diagnosis.exceptions import (
     UploadTooLargeError,
 )
 from mlcore import artifact as _artifact
+from mlcore import intended_use as _intended_use
 from mlcore import rules as _rules
 from mlcore import stats as _stats
 from mlcore import upload_check as _upload_check
@@ -165,6 +166,34 @@ def manifest_summary(manifest: Manifest) -> dict[str, Any]:
         "population": manifest.population,
         "sha256": manifest.weights_sha256,
     }
+
+
+# --- Intended use (the training population, from the manifest) ------------------------------------------------
+
+NO_POPULATION = "population not recorded"
+parse_dicom_age = _intended_use.parse_dicom_age
+
+
+def model_intended_use(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The ``intended_use`` of a version's stored manifest; for one written before it existed, the Kermany ranges
+    when its population says Kermany, else None ("population not recorded")."""
+    manifest = manifest or {}
+    recorded = manifest.get("intended_use")
+    if isinstance(recorded, dict):
+        return recorded
+    return _intended_use.default_intended_use(str(manifest.get("population") or ""))
+
+
+def intended_use_warnings(manifest: dict[str, Any] | None, metadata: dict[str, Any] | None) -> list[dict[str, str]]:
+    """How a study (its ``dicom_metadata``) is outside the version's intended use, as JSON-ready warnings."""
+    metadata = metadata or {}
+    warnings = _intended_use.intended_use_warnings(
+        model_intended_use(manifest),
+        patient_age=str(metadata.get("patient_age") or ""),
+        view_position=str(metadata.get("view_position") or ""),
+        modality=str(metadata.get("modality") or ""),
+    )
+    return [{"code": warning["code"], "message": warning["message"]} for warning in warnings]
 
 
 def manifest_json(manifest: Manifest) -> dict[str, Any]:

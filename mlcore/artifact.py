@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from mlcore.config import PreprocessingConfig
 from mlcore.errors import ArtifactError
+from mlcore.intended_use import KERMANY_INTENDED_USE
+from mlcore.training_config import KERMANY_POPULATION
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -63,6 +65,8 @@ class Manifest:
         dataset: :func:`mlcore.data.dataset_summary`.
         training: History, config and environment of the training run.
         population: Who the training images come from.
+        intended_use: The training population as checkable ranges (:mod:`mlcore.intended_use`), or None when
+            it was never recorded (manifests written before it existed, models of unknown provenance).
         weights_sha256: sha256 of ``model.keras``.
         model_format: ``"keras"``.
         class_names: Output index -> name; the output is P(``class_names[1]``).
@@ -84,6 +88,7 @@ class Manifest:
     population: str
     weights_sha256: str
     model_format: str = "keras"
+    intended_use: dict[str, Any] | None = None
     class_names: list[str] = field(default_factory=lambda: list(CLASS_NAMES))
     schema_version: int = SCHEMA_VERSION
 
@@ -132,6 +137,8 @@ class Manifest:
             )
         if list(values.get("class_names", CLASS_NAMES)) != list(CLASS_NAMES):
             raise ArtifactError(f"unsupported class_names {values.get('class_names')!r}")
+        if values.get("intended_use") is not None and not isinstance(values["intended_use"], dict):
+            raise ArtifactError("manifest intended_use must be an object or null")
         if values.get("model_format", "keras") != "keras":
             raise ArtifactError(f"unsupported model_format {values.get('model_format')!r}")
         return cls(**values)
@@ -240,6 +247,7 @@ def save_artifact(
     dataset: Mapping[str, Any],
     training: Mapping[str, Any],
     population: str,
+    intended_use: Mapping[str, Any] | None = None,
     code_revision: str | None = None,
     evaluations: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Manifest:
@@ -257,7 +265,7 @@ def save_artifact(
         threshold_method: See :class:`Manifest`.
         validated: See :class:`Manifest`.
         validation_metrics, test_metrics: ``EvaluationReport.to_dict()`` or None.
-        dataset, training, population: See :class:`Manifest`.
+        dataset, training, population, intended_use: See :class:`Manifest`.
         code_revision: Defaults to :func:`git_revision`.
         evaluations: Extra JSON documents written as ``evaluation/<name>.json``.
 
@@ -296,6 +304,7 @@ def save_artifact(
         dataset=dict(dataset),
         training=dict(training),
         population=population,
+        intended_use=dict(intended_use) if intended_use is not None else None,
         weights_sha256=file_sha256(model_path),
     )
     _write_json(out / MANIFEST_FILE, manifest.to_dict())
@@ -376,6 +385,12 @@ def create_demo_artifact(
         dataset={},
         training={"note": DEMO_NOTE, "weights": None, "seed": seed},
         population=f"none: {DEMO_NOTE}",
+        # The demo stands in for the specification's model, which is trained on the Kermany data: it carries that
+        # intended use, so the reading room shows the same out-of-population warnings a trained model would.
+        intended_use={
+            **KERMANY_INTENDED_USE,
+            "population": f"untrained demo; checked as the population it stands in for: {KERMANY_POPULATION}",
+        },
     )
 
 
@@ -389,6 +404,7 @@ def save_uncalibrated_artifact(
     dataset: Mapping[str, Any],
     training: Mapping[str, Any],
     population: str,
+    intended_use: Mapping[str, Any] | None = None,
 ) -> Manifest:
     """Save a model that was never validated here: threshold 0.5 marked uncalibrated, the spec's preprocessing.
 
@@ -407,4 +423,5 @@ def save_uncalibrated_artifact(
         dataset=dataset,
         training=training,
         population=population,
+        intended_use=intended_use,
     )

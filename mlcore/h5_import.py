@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlcore.artifact import Manifest, file_sha256, save_uncalibrated_artifact
 from mlcore.errors import ArtifactError
+from mlcore.intended_use import KERMANY_INTENDED_USE
 from mlcore.model import LAST_CONV_LAYER, MIN_IMAGE_SIZE
 from mlcore.training_config import KERMANY_POPULATION
 
@@ -69,6 +70,7 @@ def wrap_h5_model(h5_path: str | os.PathLike[str], out_dir: str | os.PathLike[st
         dataset={"source": "original training notebook", "file": source.name, "sha256": sha256},
         training={"note": note, "imported_from": source.name, "h5_sha256": sha256, **_h5_attributes(source)},
         population=f"{KERMANY_POPULATION} (as documented for the original training notebook)",
+        intended_use=KERMANY_INTENDED_USE,
     )
     logger.info("wrapped %s (%s) into artifact %s", source.name, sha256[:12], out_dir)
     return manifest

@@ -26,6 +26,7 @@ import numpy as np
 from mlcore.artifact import Manifest, save_artifact
 from mlcore.data import DatasetSplits, SplitFiles, class_weights, dataset_summary, discover_dataset, make_tf_dataset
 from mlcore.evaluation import build_gradcam_examples, per_image_records
+from mlcore.intended_use import default_intended_use
 from mlcore.metrics import EvaluationReport, evaluate, threshold_for_sensitivity
 from mlcore.training_config import TrainConfig
 from mlcore.training_progress import (
@@ -320,6 +321,8 @@ def train(
             "keras": keras.__version__,
         },
         population=config.population,
+        # Recorded for the Kermany data (the default population); another data set's ranges are not known here.
+        intended_use=default_intended_use(config.population),
         evaluations=evaluations,
     )
     run_dir.rename(final_dir)

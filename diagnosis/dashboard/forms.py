@@ -6,22 +6,35 @@ from typing import Any
 
 from django import forms
 
-from diagnosis.models import Prediction, Review, Study
+from diagnosis.models import Prediction, Review
+from diagnosis.selectors.worklist import SCOPE_AWAITING, SCOPES
 
 ACCEPTED_UPLOAD_TYPES = ".dcm,.dicom,.png,.jpg,.jpeg,application/dicom,image/png,image/jpeg"
 
 
 class WorklistFilterForm(forms.Form):
-    """GET filters of the worklist. Unknown values are ignored rather than answered with an error page."""
+    """GET filters of the worklist: tab (scope), search, sort and AI finding.
 
-    status = forms.ChoiceField(choices=[("", "All statuses"), *Study.Status.choices], required=False)
+    Unknown values are ignored rather than answered with an error page; the sort is checked against the selector's
+    whitelist, never passed to ``order_by`` as given.
+    """
+
+    scope = forms.ChoiceField(choices=list(SCOPES.items()), required=False)
+    q = forms.CharField(required=False, max_length=64, label="Search")
+    sort = forms.CharField(required=False, max_length=32)
     label = forms.ChoiceField(
         choices=[("", "All findings"), *Prediction.Label.choices], required=False, label="AI finding"
     )
 
-    def filters(self) -> dict[str, str | None]:
-        self.is_valid()  # an invalid field is left out of cleaned_data; the valid one still applies
-        return {name: self.cleaned_data.get(name) or None for name in ("status", "label")}
+    def filters(self) -> dict[str, Any]:
+        self.is_valid()  # an invalid field is left out of cleaned_data; the valid ones still apply
+        data = self.cleaned_data
+        return {
+            "scope": data.get("scope") or SCOPE_AWAITING,
+            "query": (data.get("q") or "").strip(),
+            "sort": data.get("sort") or "",
+            "label": data.get("label") or None,
+        }
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -54,6 +67,52 @@ class UploadForm(forms.Form):
     )
     patient_id = forms.CharField(label="Patient ID", max_length=64, required=False)
     accession_number = forms.CharField(label="Accession number", max_length=64, required=False)
+
+
+DICOM_MAGIC_OFFSET = 128
+
+
+def upload_is_dicom(upload: Any) -> bool:
+    """Whether an uploaded file is DICOM Part 10 ("DICM" at offset 128), read without moving the caller's position."""
+    try:
+        upload.seek(DICOM_MAGIC_OFFSET)
+        magic = upload.read(4)
+    finally:
+        upload.seek(0)
+    return bool(magic == b"DICM")
+
+
+def patient_id_error(*, upload: Any, patient_id: str, required: bool) -> str | None:
+    """The refusal for a PNG/JPEG sent without a patient ID when the site requires one (DICOM carries its own)."""
+    if not required or patient_id.strip() or upload_is_dicom(upload):
+        return None
+    return (
+        "A PNG or JPEG file carries no patient data: give its patient ID (this site requires one for every image "
+        "that is not DICOM)."
+    )
+
+
+class UploadFileForm(forms.Form):
+    """One file of the upload page's script, with its own patient ID and accession number (PNG/JPEG only)."""
+
+    file = forms.FileField()
+    patient_id = forms.CharField(max_length=64, required=False)
+    accession_number = forms.CharField(max_length=64, required=False)
+
+    def __init__(self, *args: Any, require_patient_id: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.require_patient_id = require_patient_id
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        upload = cleaned.get("file")
+        if upload is not None:
+            error = patient_id_error(
+                upload=upload, patient_id=cleaned.get("patient_id", ""), required=self.require_patient_id
+            )
+            if error:
+                self.add_error("patient_id", error)
+        return cleaned
 
 
 class ReviewForm(forms.Form):

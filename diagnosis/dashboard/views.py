@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -18,23 +17,20 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Page, Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from diagnosis.dashboard.forms import ReviewForm, UploadForm, WorklistFilterForm
+from diagnosis.dashboard.forms import ReviewForm, UploadFileForm, UploadForm, patient_id_error
 from diagnosis.dashboard.review_panel import review_panel_context
 from diagnosis.dashboard.viewer_context import viewer_context
-from diagnosis.exceptions import ApplicationError
-from diagnosis.models import ModelVersion, Prediction, Review, Study
+from diagnosis.exceptions import ApplicationError, InvalidInputError
+from diagnosis.models import Study
 from diagnosis.selectors import studies as selectors
 from diagnosis.selectors.pacs_results import study_result_sends
-from diagnosis.services.access_audit import study_list_record_view
+from diagnosis.selectors.study_header import study_header
 from diagnosis.services.studies import StudyUpload, study_create_from_upload, study_record_view
 from diagnosis.services.upload_throttle import upload_throttle_wait
 
@@ -81,87 +77,7 @@ def _user(request: HttpRequest) -> User:
     return user
 
 
-# --- Worklist ----------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WorklistRow:
-    study: Study
-    prediction: Prediction | None
-    latest_review: Review | None
-    origin: selectors.StudyOrigin
-
-    @property
-    def model_version(self) -> ModelVersion:
-        # The version that produced the result, or (still queued) the one assigned to produce it.
-        return self.prediction.model_version if self.prediction is not None else self.study.model_version
-
-    @property
-    def unvalidated(self) -> bool:
-        return not self.model_version.validated
-
-
-def _worklist_context(request: HttpRequest, *, poll: bool = False) -> dict[str, Any]:
-    """The worklist page's rows, audited: who was shown which studies (a poll repeating the same ids is not)."""
-    form = WorklistFilterForm(request.GET)
-    filters = form.filters()
-    studies = selectors.study_list_visible_to(user=request.user, **filters)
-    page: Page[Study] = Paginator(studies, WORKLIST_PAGE_SIZE).get_page(request.GET.get("page"))
-    rows = [
-        WorklistRow(
-            study=study,
-            prediction=selectors.study_primary_prediction(study),
-            latest_review=selectors.study_latest_review(study),
-            origin=selectors.study_origin(study),
-        )
-        for study in page.object_list
-    ]
-    study_list_record_view(
-        user=_user(request),
-        study_ids=[row.study.id for row in rows],
-        request=request,
-        where="dashboard.worklist",
-        page=page.number,
-        total=page.paginator.count,
-        remember_in_session=True,
-        skip_if_unchanged=poll,
-    )
-    query = request.GET.copy()
-    query.pop("page", None)
-    return {
-        "form": form,
-        "page": page,
-        "rows": rows,
-        "any_unvalidated": any(row.unvalidated for row in rows),
-        "filter_query": query.urlencode(),
-        "now": timezone.now(),
-    }
-
-
-@require_GET
-@radiologist_required
-def worklist(request: HttpRequest) -> HttpResponse:
-    context = _worklist_context(request)
-    context["poll_seconds"] = WORKLIST_POLL_SECONDS
-    return render(request, "diagnosis/worklist.html", context)
-
-
-@require_GET
-@radiologist_required_json
-def worklist_rows(request: HttpRequest) -> JsonResponse:
-    """What the worklist's script polls: the table body and pagination for the same filters and page."""
-    context = _worklist_context(request, poll=True)
-    page: Page[Study] = context["page"]
-    return JsonResponse(
-        {
-            "rows_html": render_to_string("diagnosis/_worklist_rows.html", context, request=request),
-            "pagination_html": render_to_string("diagnosis/_worklist_pagination.html", context, request=request),
-            "count": page.paginator.count,
-            "ids": [str(row.study.id) for row in context["rows"]],
-            "any_unvalidated": context["any_unvalidated"],
-            "generated_at": context["now"].isoformat(),
-        }
-    )
+# --- Worklist: diagnosis/dashboard/worklist.py (tabs, search, sort, thumbnails) -------------------------------
 
 
 # --- Upload ------------------------------------------------------------------------------------------------------
@@ -189,15 +105,19 @@ def _with_retry_after(response: _Response, error: ApplicationError | None) -> _R
     return response
 
 
+def _upload_context(form: UploadForm) -> dict[str, Any]:
+    return {"form": form, "require_patient_id": settings.PNEUMO_UPLOAD_REQUIRE_PATIENT_ID}
+
+
 @require_http_methods(["GET", "POST"])
 @radiologist_required
 def upload(request: HttpRequest) -> HttpResponse:
     """The upload page. With scripts, files go one by one to ``upload_file``; without, one plain form POST."""
     if request.method == "GET":
-        return render(request, "diagnosis/upload.html", {"form": UploadForm()})
+        return render(request, "diagnosis/upload.html", _upload_context(UploadForm()))
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
-        return render(request, "diagnosis/upload.html", {"form": form}, status=400)
+        return render(request, "diagnosis/upload.html", _upload_context(form), status=400)
     results: list[StudyUpload] = []
     refused: list[ApplicationError] = []
     throttled_wait: int | None = None
@@ -206,6 +126,12 @@ def upload(request: HttpRequest) -> HttpResponse:
         throttled_wait = throttled_wait or upload_throttle_wait(request)
         if throttled_wait is not None:
             form.add_error("file", f"{file.name}: {_rate_message(throttled_wait)}")
+            continue
+        if missing := patient_id_error(
+            upload=file, patient_id=form.cleaned_data["patient_id"], required=settings.PNEUMO_UPLOAD_REQUIRE_PATIENT_ID
+        ):
+            refused.append(InvalidInputError(missing))
+            form.add_error("file", f"{file.name}: {missing}")
             continue
         try:
             results.append(
@@ -222,12 +148,12 @@ def upload(request: HttpRequest) -> HttpResponse:
         names = ", ".join(study.original_filename or "file" for study in again)
         messages.info(request, f"Already received a few minutes ago, not added twice: {names}.")
     if throttled_wait is not None and not created:
-        response = render(request, "diagnosis/upload.html", {"form": form}, status=429)
+        response = render(request, "diagnosis/upload.html", _upload_context(form), status=429)
         response["Retry-After"] = str(throttled_wait)
         return response
     if refused or throttled_wait is not None:
         status = 200 if created else refused[0].status_code
-        response = render(request, "diagnosis/upload.html", {"form": form}, status=status)
+        response = render(request, "diagnosis/upload.html", _upload_context(form), status=status)
         return _with_retry_after(response, None if created else refused[0])
     if len(created) == 1:
         return redirect("dashboard:study", study_id=created[0].id)
@@ -237,10 +163,17 @@ def upload(request: HttpRequest) -> HttpResponse:
 @require_POST
 @radiologist_required_json
 def upload_file(request: HttpRequest) -> JsonResponse:
-    """One file per request (session auth + CSRF), so the page shows progress and a result for each file."""
+    """One file per request (session auth + CSRF), so the page shows progress and a result for each file.
+
+    Each file carries its own patient ID and accession number (PNG/JPEG; DICOM files use their header).
+    """
     upload_ = request.FILES.get("file")
     if upload_ is None:
         return JsonResponse({"detail": "No file was sent (form field 'file')."}, status=400)
+    fields = UploadFileForm(request.POST, request.FILES, require_patient_id=settings.PNEUMO_UPLOAD_REQUIRE_PATIENT_ID)
+    if not fields.is_valid():
+        detail = " ".join(str(error) for errors in fields.errors.values() for error in errors)
+        return JsonResponse({"detail": detail, "filename": upload_.name, "fields": fields.errors}, status=400)
     wait = upload_throttle_wait(request)
     if wait is not None:
         throttled = JsonResponse({"detail": _rate_message(wait), "filename": upload_.name}, status=429)
@@ -248,7 +181,7 @@ def upload_file(request: HttpRequest) -> JsonResponse:
         return throttled
     try:
         result = _create_study(
-            request, upload_, request.POST.get("patient_id", ""), request.POST.get("accession_number", "")
+            request, upload_, fields.cleaned_data["patient_id"], fields.cleaned_data["accession_number"]
         )
     except ApplicationError as exc:
         body: dict[str, Any] = {"detail": exc.message, "filename": upload_.name}
@@ -289,9 +222,11 @@ def _render_study(
     prediction = selectors.study_primary_prediction(study)
     model_version = prediction.model_version if prediction is not None else study.model_version
     api_base = f"/api/v1/studies/{study.id}"
+    origin = selectors.study_origin(study)
     context = {
         "study": study,
-        "origin": selectors.study_origin(study),
+        "origin": origin,
+        "header": study_header(study=study, origin=origin, prediction=prediction, model_version=model_version),
         "prediction": prediction,
         "model_version": model_version,
         "unvalidated": not model_version.validated,

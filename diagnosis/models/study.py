@@ -106,6 +106,11 @@ class Prediction(models.Model):
     activation = models.FileField(upload_to=_prediction_file_path, max_length=300, blank=True)
     preprocessing = models.JSONField(default=dict)
     inference_ms = models.FloatField()
+    intended_use_warnings = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="How the study is outside the model's intended use (age, view, modality), when it was screened.",
+    )
     task_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

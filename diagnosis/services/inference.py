@@ -156,6 +156,8 @@ def _prediction_from_result(
             "preprocessing": result.preprocessing,
             "inference_ms": result.inference_ms,
             "task_id": task_id,
+            # Recorded with the result: the reader sees what the model was (not) trained for at the time it ran.
+            "intended_use_warnings": ml.intended_use_warnings(version.manifest, study.dicom_metadata),
         },
     )
     if created:
@@ -244,6 +246,7 @@ def _study_record_results(
             "threshold": prediction.threshold,
             "inference_ms": round(prediction.inference_ms, 1),
             "shadow_versions": [shadow.version for shadow, _ in shadow_results],
+            "intended_use_warnings": [warning["code"] for warning in prediction.intended_use_warnings],
         },
     )
     if study.format == Study.Format.DICOM:

@@ -6,6 +6,7 @@ from typing import Any
 
 from django import template
 
+from diagnosis.selectors import study_header
 from diagnosis.selectors.performance import population_note
 
 register = template.Library()
@@ -24,9 +25,8 @@ def percent(value: Any, digits: int = 1) -> str:
 
 @register.filter
 def metadata_label(key: Any) -> str:
-    """``patient_sex`` → "Patient sex" for the DICOM metadata table."""
-    text = str(key).replace("_", " ").strip()
-    return text[:1].upper() + text[1:]
+    """``patient_sex`` → "Patient sex", ``sop_instance_uid`` → "SOP Instance UID" for DICOM metadata tables."""
+    return study_header.metadata_label(str(key))
 
 
 @register.simple_tag(name="population_note")

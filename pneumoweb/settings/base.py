@@ -423,3 +423,15 @@ PNEUMO_IMAGENET_WEIGHTS_FILE = Path(
         ),
     )
 )
+
+# --- Issue 10: worklist, upload, patient header and intended use (H6) -------------------------------------------
+# Waiting time on the worklist is coloured against this reporting target (minutes from arrival to first review):
+# amber past half of it, red past it. Set it to the site's agreed turnaround for chest X-ray reports.
+PNEUMO_TURNAROUND_TARGET_MINUTES = env_int("PNEUMO_TURNAROUND_TARGET_MINUTES", 60)
+# PNG/JPEG files carry no patient identity: with this on, the dashboard refuses one without a patient ID (given per
+# file on the upload page). DICOM files use their own header. Off for local development and tests, on in
+# production (production.py), where an image nobody can attach to a patient cannot be reported.
+PNEUMO_UPLOAD_REQUIRE_PATIENT_ID = env_bool("PNEUMO_UPLOAD_REQUIRE_PATIENT_ID", default=False)
+# The upload page previews the chosen files before they are sent, from object URLs (blob:) that never leave the
+# browser: img-src allows blob: for that (no script source is widened).
+CONTENT_SECURITY_POLICY["DIRECTIVES"]["img-src"] = [*CONTENT_SECURITY_POLICY["DIRECTIVES"]["img-src"], "blob:"]

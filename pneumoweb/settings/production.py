@@ -38,3 +38,6 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env_int("PNEUMO_HSTS_SECONDS", 365 * 24 * 3600)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("PNEUMO_HSTS_INCLUDE_SUBDOMAINS", default=True)
 SECURE_HSTS_PRELOAD = env_bool("PNEUMO_HSTS_PRELOAD", default=True)
+
+# --- Issue 10 (H6): a PNG/JPEG upload must name its patient in production -----------------------------------------
+PNEUMO_UPLOAD_REQUIRE_PATIENT_ID = env_bool("PNEUMO_UPLOAD_REQUIRE_PATIENT_ID", default=True)

@@ -75,11 +75,11 @@ def test_the_worklist_poll_is_audited_only_when_it_shows_other_studies(
     radiologist_web: Client, serving_model_version: ModelVersion
 ) -> None:
     first = StudyFactory()
-    radiologist_web.get(reverse("dashboard:worklist"))
-    radiologist_web.get(reverse("dashboard:worklist_rows"))  # same ids: already recorded
+    radiologist_web.get(reverse("dashboard:worklist"), {"scope": "all"})
+    radiologist_web.get(reverse("dashboard:worklist_rows"), {"scope": "all"})  # same ids: already recorded
     assert len(_events("study.list_viewed")) == 1
     second = StudyFactory()
-    radiologist_web.get(reverse("dashboard:worklist_rows"))
+    radiologist_web.get(reverse("dashboard:worklist_rows"), {"scope": "all"})
     events = _events("study.list_viewed")
     assert len(events) == 2
     assert sorted(events[1].details["study_ids"]) == sorted([str(first.id), str(second.id)])

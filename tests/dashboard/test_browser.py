@@ -133,6 +133,7 @@ def test_radiologist_opens_a_study_adjusts_the_heatmap_and_overrides_the_ai(
 
     csp_violations = watch_csp_violations(page)
     log_in(page, live_server.url, radiologist.username)
+    page.goto(f"{live_server.url}/?scope=all")  # the worklist opens on "Awaiting review"
 
     assert page.locator("#worklist-rows tr[data-study-id]").count() == 5
     assert page.locator("#unvalidated-banner").is_visible()
@@ -190,17 +191,21 @@ def test_radiologist_uploads_files_and_the_open_worklist_picks_them_up(
     radiologist = RadiologistFactory(username="rita.radiologist")
     ModelVersionFactory(version="resnet50-v3")
     log_in(page, live_server.url, radiologist.username)
+    page.goto(f"{live_server.url}/?scope=in_progress")  # queued studies: not yet awaiting review
     assert page.locator("#worklist-rows tr[data-study-id]").count() == 0
 
     upload_page = page.context.new_page()
     upload_page.goto(f"{live_server.url}/upload/")
-    upload_page.get_by_label("Patient ID").fill("PAT-777")
     upload_page.locator("input[type=file]").set_input_files(
         [
             {"name": "chest.png", "mimeType": "image/png", "buffer": chest_like_png(256)},
             {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not an x-ray\n"},
         ]
     )
+    # Each PNG/JPEG has its own patient ID, with a preview of the file (an object URL, allowed by img-src blob:).
+    upload_page.get_by_label("Patient ID for chest.png").fill("PAT-777")
+    upload_page.locator(".staged-item__thumb").wait_for(state="visible")
+    screenshot(upload_page, "upload-staged.png")
     upload_page.get_by_role("button", name="Upload").click()
     upload_page.locator("#upload-done").wait_for(state="visible")
 

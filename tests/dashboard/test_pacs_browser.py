@@ -35,6 +35,7 @@ def test_a_radiologist_sees_pacs_images_as_image_k_of_n_and_opens_one(
     page.get_by_label("Password").fill(TEST_PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"{live_server.url}/")
+    page.goto(f"{live_server.url}/?scope=all")
 
     rows = page.locator("#worklist-rows tr[data-study-id]")
     assert rows.count() == 4

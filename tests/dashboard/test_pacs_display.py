@@ -83,7 +83,7 @@ def test_the_study_page_shows_where_a_pacs_study_came_from(
         "PACS C-STORE",
         "from PACS_MAIN",
         "image 2 of 2",
-        "study date 2026-11-30",
+        "Study date 2026-11-30",
         "1.2.826.0.1.99",
         "PACS (DICOM C-STORE)",
         "Calling AE title PACS_MAIN",

@@ -113,7 +113,7 @@ def test_worklist_follows_the_selector_order(radiologist_web: Client, serving_mo
     very_positive = PredictionFactory(probability=0.95, study__created_at=now, study__priority=95).study
     queued = StudyFactory(created_at=now - timedelta(hours=2))
 
-    response = radiologist_web.get(reverse("dashboard:worklist"))
+    response = radiologist_web.get(reverse("dashboard:worklist"), {"scope": "all"})
 
     assert response.status_code == 200
     assert row_ids(response.content.decode()) == [str(s.id) for s in (very_positive, positive, old_normal, queued)]
@@ -121,7 +121,7 @@ def test_worklist_follows_the_selector_order(radiologist_web: Client, serving_mo
 
 def test_worklist_shows_the_columns_a_radiologist_needs(radiologist_web: Client, completed_study: Study) -> None:
     failed = StudyFactory(status=Study.Status.FAILED, error="The DICOM file has no pixel data.")
-    html = radiologist_web.get(reverse("dashboard:worklist")).content.decode()
+    html = radiologist_web.get(reverse("dashboard:worklist"), {"scope": "all"}).content.decode()
     assert completed_study.patient_id in html
     assert completed_study.accession_number in html
     assert "91.0 %" in html
@@ -135,15 +135,16 @@ def test_worklist_shows_the_columns_a_radiologist_needs(radiologist_web: Client,
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ({"status": "completed"}, {"positive", "normal"}),
-        ({"status": "queued"}, {"queued"}),
+        ({}, {"positive", "normal"}),  # opens on "Awaiting review"
+        ({"scope": "in_progress"}, {"queued"}),
+        ({"scope": "all"}, {"positive", "normal", "queued"}),
         ({"label": "PNEUMONIA"}, {"positive"}),
-        ({"label": "NORMAL", "status": "completed"}, {"normal"}),
-        ({"status": "nonsense"}, {"positive", "normal", "queued"}),
-        ({"status": "nonsense", "label": "NORMAL"}, {"normal"}),
+        ({"label": "NORMAL", "scope": "all"}, {"normal"}),
+        ({"scope": "nonsense"}, {"positive", "normal"}),
+        ({"scope": "nonsense", "label": "NORMAL"}, {"normal"}),
     ],
 )
-def test_worklist_filters_by_status_and_finding(
+def test_worklist_filters_by_scope_and_finding(
     radiologist_web: Client, serving_model_version: ModelVersion, query: dict[str, str], expected: set[str]
 ) -> None:
     studies = {
@@ -157,8 +158,8 @@ def test_worklist_filters_by_status_and_finding(
 
 def test_worklist_pages_by_fifty(radiologist_web: Client, serving_model_version: ModelVersion) -> None:
     StudyFactory.create_batch(51)
-    first = radiologist_web.get(reverse("dashboard:worklist")).content.decode()
-    second = radiologist_web.get(reverse("dashboard:worklist"), {"page": 2}).content.decode()
+    first = radiologist_web.get(reverse("dashboard:worklist"), {"scope": "all"}).content.decode()
+    second = radiologist_web.get(reverse("dashboard:worklist"), {"scope": "all", "page": 2}).content.decode()
     assert len(row_ids(first)) == 50
     assert len(row_ids(second)) == 1
     assert "Page 1 of 2" in first
@@ -187,7 +188,7 @@ def test_worklist_page_polls_the_rows_endpoint(radiologist_web: Client) -> None:
 
 def test_worklist_shows_the_review_state(radiologist_web: Client, completed_study: Study, radiologist: Any) -> None:
     Review.objects.create(study=completed_study, reviewer=radiologist, finding="NORMAL", agrees_with_model=False)
-    html = radiologist_web.get(reverse("dashboard:worklist")).content.decode()
+    html = radiologist_web.get(reverse("dashboard:worklist"), {"scope": "reviewed"}).content.decode()
     assert "Overridden → Normal" in html
     assert radiologist.username in html
 

@@ -27,16 +27,16 @@ def test_radiologist_uploads_reads_the_ai_result_and_reviews_it(
     log_in(page, live_server.url, radiologist.username)
 
     page.goto(f"{live_server.url}/upload/")
-    page.get_by_label("Patient ID").fill("PAT-E2E-1")
     page.locator("input[type=file]").set_input_files(
         [{"name": "chest.png", "mimeType": "image/png", "buffer": chest_like_png(384)}]
     )
+    page.get_by_label("Patient ID for chest.png").fill("PAT-E2E-1")
     page.get_by_role("button", name="Upload").click()
     page.locator("#upload-done").wait_for(state="visible")
     study = Study.objects.get(patient_id="PAT-E2E-1")
 
     # The worklist refreshes by itself as the worker finishes the study.
-    page.goto(f"{live_server.url}/")
+    page.goto(f"{live_server.url}/?scope=all")
     row = page.locator(f"#study-{study.id}")
     wait_for(
         lambda: row.get_attribute("data-status") in ("completed", "failed"),

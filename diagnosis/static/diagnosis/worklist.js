@@ -1,4 +1,6 @@
-// Keeps the worklist current: polls the rows endpoint with the page's own filters and swaps the table body.
+// Keeps the worklist current: polls the rows endpoint with the page's own tab, search and sort (the query string)
+// and swaps the table body. Also: j/k move between rows, Enter opens (the focused row link), a click anywhere on
+// a row opens it.
 (function () {
   "use strict";
   var script = document.getElementById("worklist-script");
@@ -28,7 +30,7 @@
     var focusedRow = container.contains(active) && active.closest("tr") ? active.closest("tr").id : null;
     container.innerHTML = html;
     if (focusedRow) {
-      var link = document.querySelector("#" + CSS.escape(focusedRow) + " a");
+      var link = document.querySelector("#" + CSS.escape(focusedRow) + " a.row-link");
       if (link) link.focus();
     }
   }
@@ -48,6 +50,12 @@
         return response.json();
       })
       .then(function (data) {
+        var table = tbody.closest("table");
+        if (table && data.show_model_column !== table.classList.contains("worklist--models")) {
+          // The model column comes or goes with the versions on the page: the header must change too.
+          window.location.reload();
+          return;
+        }
         swap(tbody, data.rows_html);
         if (pagination) swap(pagination, data.pagination_html);
         if (count) count.textContent = data.count;
@@ -69,6 +77,35 @@
     if (stopped) return;
     timer = window.setTimeout(poll, intervalMs);
   }
+
+  function rowLinks() {
+    return Array.prototype.slice.call(tbody.querySelectorAll("a.row-link"));
+  }
+
+  function move(step) {
+    var links = rowLinks();
+    if (!links.length) return;
+    var current = links.indexOf(document.activeElement);
+    var next = current < 0 ? (step > 0 ? 0 : links.length - 1) : Math.max(0, Math.min(links.length - 1, current + step));
+    links[next].focus();
+    var row = links[next].closest("tr");
+    if (row && row.scrollIntoView) row.scrollIntoView({ block: "nearest" });
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.altKey || event.ctrlKey || event.metaKey) return;
+    var target = event.target;
+    if (target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))) return;
+    if (event.key === "j") { event.preventDefault(); move(1); }
+    else if (event.key === "k") { event.preventDefault(); move(-1); }
+  });
+
+  // A click on a cell (not on a link or a control) opens the row's study; the stretched link covers most clicks.
+  tbody.addEventListener("click", function (event) {
+    if (event.target.closest("a, button, input, select, textarea")) return;
+    var row = event.target.closest("tr[data-href]");
+    if (row) window.location.assign(row.dataset.href);
+  });
 
   document.addEventListener("visibilitychange", function () {
     if (!document.hidden) poll();
