@@ -49,6 +49,7 @@ def test_a_radiologist_sees_pacs_images_as_image_k_of_n_and_opens_one(
     page.locator(".study-link").filter(has_text=stow.patient_id).click()
     page.wait_for_url(f"{live_server.url}/studies/{stow.id}/")
     assert page.locator("#study-origin").inner_text().startswith("PACS STOW-RS")
+    page.locator(".rr-details summary").click()  # the FHIR link sits with the study details
     assert page.locator("#fhir-link").is_visible()
     screenshot(page, "study-pacs.png")
 
