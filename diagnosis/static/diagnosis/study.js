@@ -546,9 +546,12 @@
   var FINDINGS = { Digit1: "NORMAL", Digit2: "PNEUMONIA", Digit3: "OTHER_ABNORMALITY", Digit4: "NON_DIAGNOSTIC",
     Numpad1: "NORMAL", Numpad2: "PNEUMONIA", Numpad3: "OTHER_ABNORMALITY", Numpad4: "NON_DIAGNOSTIC" };
   var PRESET_KEYS = { Digit1: "default", Digit2: "full", Digit3: "lung", Digit4: "soft", Digit5: "bone" };
+  // A hidden control is never acted on: a standing review's form stays hidden until "Amend review" is pressed, so
+  // no key can change a reviewed study by accident.
+  var usable = function (el) { return Boolean(el) && !el.disabled && !el.closest("[hidden]"); };
   var clickFirst = function (selector) {
     var el = document.querySelector(selector);
-    if (!el || el.disabled) return false;
+    if (!usable(el)) return false;
     el.click();
     return true;
   };
@@ -561,13 +564,13 @@
     else if (event.shiftKey && PRESET_KEYS[event.code] && viewer) viewer.preset(PRESET_KEYS[event.code]);
     else if (FINDINGS[event.code] && !event.shiftKey) {
       var finding = document.querySelector('[data-finding="' + FINDINGS[event.code] + '"]');
-      if (finding) { finding.click(); if (finding.focus) finding.focus(); } else handled = false;
+      if (usable(finding)) { finding.click(); if (finding.focus) finding.focus(); } else handled = false;
     } else if (key === "s") handled = clickFirst('[data-action="save"]');
     else if (key === "S") handled = clickFirst('[data-action="save-next"]');
     else if (key === "j" || key === "k") handled = clickFirst('[data-nav="' + (key === "j" ? "next" : "prev") + '"]');
     else if (key === "c") {
       var comment = document.getElementById("review-comment") || document.querySelector("#review-form textarea");
-      if (comment) comment.focus(); else handled = false;
+      if (usable(comment)) comment.focus(); else handled = false;
     } else if (!viewer) handled = false;
     else if (key === "h") viewer.toggleHeatmap();
     else if (key === "f") viewer.cycleCompare();
