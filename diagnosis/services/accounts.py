@@ -66,3 +66,26 @@ def radiologist_create(
         details={"groups": [RADIOLOGIST_GROUP], "password": "generated" if generated else "given", "email": email},
     )
     return user, secret if generated else None
+
+
+@transaction.atomic
+def first_admin_ensure(*, username: str = "admin") -> tuple[User, str | None]:
+    """The site's first admin (``make run``): created with a generated password when no superuser exists, audited.
+
+    Returns the admin and its password, shown once; the password is None when an admin already existed. The first
+    account also reads and reviews studies, so a new site can try the whole flow at once.
+    """
+    user_model = get_user_model()
+    existing = user_model.objects.filter(is_superuser=True).order_by("pk").first()
+    if existing is not None:
+        return existing, None
+    secret = secrets.token_urlsafe(GENERATED_PASSWORD_BYTES)
+    admin = user_model.objects.create_superuser(username, email="", password=secret)
+    admin.groups.add(Group.objects.get(name=RADIOLOGIST_GROUP))
+    audit_record(
+        action=AuditAction.USER_CREATED,
+        subject_type="user",
+        subject_id=username,
+        details={"groups": [RADIOLOGIST_GROUP], "superuser": True, "password": "generated"},
+    )
+    return admin, secret

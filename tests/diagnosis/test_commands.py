@@ -9,6 +9,7 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
+from diagnosis.models import AuditAction, AuditEvent
 from diagnosis.services.audit import audit_record
 
 pytestmark = pytest.mark.django_db
@@ -39,6 +40,11 @@ def test_ensure_admin_creates_one_admin_once() -> None:
     call_command("ensure_admin", stdout=again)
     assert "already exists" in again.getvalue()
     assert User.objects.filter(is_superuser=True).count() == 1
+    # Audited once, without the password.
+    created = AuditEvent.objects.get(action=AuditAction.USER_CREATED)
+    assert created.subject_id == "admin"
+    assert (created.details["superuser"], created.details["password"]) == (True, "generated")
+    assert password not in str(created.details)
 
 
 def test_verify_audit_chain_reports_the_count() -> None:
