@@ -44,9 +44,11 @@ def test_train_model_writes_a_loadable_artifact_and_registers_an_active_version(
     printed = out.getvalue()
     assert "[" in printed and "epoch 1/1" in printed and "img/s" in printed  # progress per epoch with the pace
     assert "carved from train" in printed  # no val folder: the run says where validation came from
-    assert "pediatric" in printed
-
     version = ModelVersion.objects.get(version="tiny-v1")
+    # The validation line names the population the artifact records (pediatric for the Kermany default).
+    population = load_artifact(version.path).manifest.population
+    assert "pediatric" in population.lower() and f"Validation ({population}): AUC" in printed
+
     assert version.status == ModelVersion.Status.ACTIVE and version.traffic_share == 100
     artifact = load_artifact(version.path)
     assert version.sha256 == artifact.manifest.weights_sha256

@@ -75,7 +75,8 @@ class Command(ModelVersionOptionCommand):
     def _print_summary(self, result: Any) -> None:
         val = result.validation
         self.stdout.write(
-            f"Validation (pediatric Kermany data, ages 1–5): AUC {val.auc_roc:.3f}, threshold {val.threshold:.4f} → "
+            # The population the manifest records (the Kermany data is pediatric, ages 1-5), not an assumption.
+            f"Validation ({result.manifest.population}): AUC {val.auc_roc:.3f}, threshold {val.threshold:.4f} → "
             f"sensitivity {val.sensitivity:.3f}, specificity {val.specificity:.3f} (n={val.n})"
         )
         if result.test is not None:
