@@ -14,7 +14,7 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from diagnosis.dashboard.forms import ReviewForm
-from diagnosis.dashboard.views import _render_study, _study_or_404, _user, radiologist_required
+from diagnosis.dashboard.views import radiologist_required, render_study, request_user, study_or_404
 from diagnosis.exceptions import ApplicationError
 from diagnosis.models import Review
 from diagnosis.selectors.reviews import study_next_unreviewed
@@ -38,15 +38,15 @@ def _recorded_message(review: Review, amended: bool) -> str:
 @require_POST
 @radiologist_required
 def study_review(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
-    study = _study_or_404(request, study_id)
+    study = study_or_404(request, study_id)
     form = ReviewForm(request.POST)
     amend = request.POST.get("amend") in ("1", "true", "True", "on")
     if not form.is_valid():
-        return _render_study(request, study, form=form, status=400, amending=amend)
+        return render_study(request, study, form=form, status=400, amending=amend)
     try:
         review = review_create(
             study=study,
-            reviewer=_user(request),
+            reviewer=request_user(request),
             finding=form.cleaned_data["finding"],
             comment=form.cleaned_data["comment"],
             amend=form.cleaned_data["amend"],
@@ -58,7 +58,7 @@ def study_review(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
         messages.error(request, exc.message)
         if exc.extra.get("field") == "comment":
             form.add_error("comment", exc.message)
-        return _render_study(request, study, form=form, status=exc.status_code, amending=amend)
+        return render_study(request, study, form=form, status=exc.status_code, amending=amend)
     messages.success(request, _recorded_message(review, form.cleaned_data["amend"]))
     if request.POST.get("then") == THEN_NEXT:
         following = study_next_unreviewed(user=request.user, exclude=study.id)

@@ -27,7 +27,7 @@ from django.http import FileResponse, HttpRequest, JsonResponse, StreamingHttpRe
 from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET, require_POST
 
-from diagnosis.dashboard.views import _study_or_404, _user, radiologist_required_json
+from diagnosis.dashboard.views import radiologist_required_json, request_user, study_or_404
 from diagnosis.exceptions import ApplicationError
 from diagnosis.models import Study
 from diagnosis.selectors.studies import study_primary_prediction
@@ -76,7 +76,7 @@ def _open(field_file: FieldFile, what: str, study: Study) -> IO[bytes] | None:
 
 def _audited(request: HttpRequest, study: Study, what: str, response: HttpResponseBase) -> HttpResponseBase:
     try:
-        study_record_view(study=study, user=_user(request), request=request, what=what)
+        study_record_view(study=study, user=request_user(request), request=request, what=what)
     except Exception:
         response.close()
         raise
@@ -86,7 +86,7 @@ def _audited(request: HttpRequest, study: Study, what: str, response: HttpRespon
 @require_GET
 @radiologist_required_json
 def study_image16(request: HttpRequest, study_id: uuid.UUID) -> HttpResponseBase:
-    study = _study_or_404(request, study_id)
+    study = study_or_404(request, study_id)
     info = study.display_image_16_info or {}
     if not study.display_image_16:
         return _missing("16-bit rendition", study)
@@ -112,7 +112,7 @@ def study_image16(request: HttpRequest, study_id: uuid.UUID) -> HttpResponseBase
 @require_GET
 @radiologist_required_json
 def study_activation(request: HttpRequest, study_id: uuid.UUID) -> HttpResponseBase:
-    study = _study_or_404(request, study_id)
+    study = study_or_404(request, study_id)
     prediction = study_primary_prediction(study)
     if prediction is None or not prediction.activation:
         return _missing("activation map", study)
@@ -152,7 +152,7 @@ def viewer_preferences(request: HttpRequest) -> JsonResponse:
         if not isinstance(body["colormap"], str):
             return JsonResponse({"detail": "colormap must be a string."}, status=400)
         values["colormap"] = body["colormap"]
-    user = _user(request)
+    user = request_user(request)
     try:
         viewer_preference_update(user=user, **values)  # type: ignore[arg-type]
     except ApplicationError as exc:

@@ -69,7 +69,7 @@ def radiologist_required_json(view: View) -> View:
     return wrapper
 
 
-def _user(request: HttpRequest) -> User:
+def request_user(request: HttpRequest) -> User:
     """The logged-in user of a view behind ``radiologist_required`` or ``radiologist_required_json``."""
     user = request.user
     if not user.is_authenticated:
@@ -90,7 +90,7 @@ def _rate_message(wait: int) -> str:
 def _create_study(request: HttpRequest, upload: Any, patient_id: str, accession_number: str) -> StudyUpload:
     return study_create_from_upload(
         upload=upload,
-        uploaded_by=_user(request),
+        uploaded_by=request_user(request),
         source=Study.Source.DASHBOARD,
         patient_id=patient_id,
         accession_number=accession_number,
@@ -207,18 +207,18 @@ def upload_file(request: HttpRequest) -> JsonResponse:
 # --- Study -------------------------------------------------------------------------------------------------------
 
 
-def _study_or_404(request: HttpRequest, study_id: uuid.UUID) -> Study:
+def study_or_404(request: HttpRequest, study_id: uuid.UUID) -> Study:
     try:
         return selectors.study_get_visible_to(user=request.user, study_id=study_id)
     except Study.DoesNotExist:
         raise Http404("No such study.") from None
 
 
-def _render_study(
+def render_study(
     request: HttpRequest, study: Study, *, form: ReviewForm | None = None, status: int = 200, amending: bool = False
 ) -> HttpResponse:
     # Every render shows patient data, so every render is audited.
-    study_record_view(study=study, user=_user(request), request=request, what="study")
+    study_record_view(study=study, user=request_user(request), request=request, what="study")
     prediction = selectors.study_primary_prediction(study)
     model_version = prediction.model_version if prediction is not None else study.model_version
     api_base = f"/api/v1/studies/{study.id}"
@@ -251,7 +251,7 @@ def _render_study(
 @radiologist_required
 def study_detail(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
     # ?amend=1 opens the amend form (the "Amend review" link works without scripts too).
-    return _render_study(request, _study_or_404(request, study_id), amending=request.GET.get("amend") == "1")
+    return render_study(request, study_or_404(request, study_id), amending=request.GET.get("amend") == "1")
 
 
 # The review POST (record, amend, save and next) is diagnosis.dashboard.review_views.study_review.
@@ -261,7 +261,7 @@ def study_detail(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
 @radiologist_required_json
 def study_status(request: HttpRequest, study_id: uuid.UUID) -> JsonResponse:
     """Polled by a queued/processing study's page, which reloads once the status changes."""
-    study = _study_or_404(request, study_id)
+    study = study_or_404(request, study_id)
     return JsonResponse({"id": str(study.id), "status": study.status})
 
 

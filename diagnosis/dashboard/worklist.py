@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 
 from diagnosis.dashboard import views
 from diagnosis.dashboard.forms import WorklistFilterForm
-from diagnosis.dashboard.views import _user, radiologist_required
+from diagnosis.dashboard.views import radiologist_required, request_user
 from diagnosis.dashboard.views import radiologist_required_json as _json_only
 from diagnosis.models import ModelVersion, Prediction, Review, Study
 from diagnosis.selectors import studies as selectors
@@ -125,7 +125,7 @@ def worklist_context(request: HttpRequest, *, poll: bool = False) -> dict[str, A
     target = int(settings.PNEUMO_TURNAROUND_TARGET_MINUTES)
     rows = [_row(study, now=now, target_minutes=target) for study in page.object_list]
     study_list_record_view(
-        user=_user(request),
+        user=request_user(request),
         study_ids=[row.study.id for row in rows],
         request=request,
         where="dashboard.worklist",
