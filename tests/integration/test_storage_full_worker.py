@@ -75,6 +75,7 @@ def test_a_full_storage_delays_a_study_until_space_is_back_without_orphans(
         study.refresh_from_db()
         prediction = Prediction.objects.get(study=study)
         assert study.attempts == 1  # only the attempt that succeeded counts
-        referenced = {study.file.name, study.display_image.name, prediction.heatmap.name, prediction.overlay.name}
+        stored = (study.file, study.display_image, study.display_image_16, prediction.heatmap, prediction.overlay)
+        referenced = {f.name for f in (*stored, prediction.activation) if f.name}
         on_disk = {f"{study.file.name.rsplit('/', 1)[0]}/{p.name}" for p in study_dir.iterdir()}
         assert on_disk == referenced  # no heatmap or overlay left over from the failed attempts
