@@ -1,6 +1,7 @@
 """Output serializers shared by several endpoints, and the helper that turns invalid input into a 400.
 
-Endpoint-specific input and output serializers are nested in their view (``diagnosis/api/views.py``).
+Endpoint-specific input and output serializers are nested in their view (``diagnosis/api/views.py``,
+``diagnosis/api/study_reports.py``).
 Serializers only shape data: they read through selectors and never write.
 """
 

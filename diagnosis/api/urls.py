@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from diagnosis.api import views
+from diagnosis.api import study_reports, views
 
 app_name = "api"
 
@@ -16,8 +16,8 @@ v1_patterns: list[URLPattern | URLResolver] = [
     path("studies/<uuid:id>/image/", views.StudyImageApi.as_view(), name="study-image"),
     path("studies/<uuid:id>/heatmap/", views.StudyHeatmapApi.as_view(), name="study-heatmap"),
     path("studies/<uuid:id>/overlay/", views.StudyOverlayApi.as_view(), name="study-overlay"),
-    path("studies/<uuid:id>/review/", views.StudyReviewCreateApi.as_view(), name="study-review"),
-    path("studies/<uuid:id>/fhir/", views.StudyFhirReportApi.as_view(), name="study-fhir"),
+    path("studies/<uuid:id>/review/", study_reports.StudyReviewCreateApi.as_view(), name="study-review"),
+    path("studies/<uuid:id>/fhir/", study_reports.StudyFhirReportApi.as_view(), name="study-fhir"),
     path("models/", views.ModelVersionListApi.as_view(), name="model-list"),
 ]
 

@@ -33,27 +33,22 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from diagnosis.api.common import FORBIDDEN, NOT_FOUND, UNAUTHENTICATED, error_response, visible_study
 from diagnosis.api.files import FirstRendererNegotiation, png_response
-from diagnosis.api.permissions import HasClinicalRole, IsRadiologist, request_user
+from diagnosis.api.permissions import HasClinicalRole, request_user
 from diagnosis.api.serializers import (
-    ErrorSerializer,
-    ReviewSerializer,
     StudySerializer,
     study_detail_url,
     validated_input,
 )
-from diagnosis.exceptions import StudyStateError, UploadTooLargeError
-from diagnosis.interop.fhir import diagnostic_report
-from diagnosis.models import ModelVersion, Prediction, Review, Study
-from diagnosis.selectors.fhir import study_fhir_report_input
+from diagnosis.exceptions import UploadTooLargeError
+from diagnosis.models import ModelVersion, Prediction, Study
 from diagnosis.selectors.model_versions import model_version_list
 from diagnosis.selectors.studies import (
-    study_get_visible_to,
     study_list_visible_to,
     study_primary_prediction,
 )
-from diagnosis.services.access_audit import study_fhir_record_view, study_list_record_view
-from diagnosis.services.reviews import review_create
+from diagnosis.services.access_audit import study_list_record_view
 from diagnosis.services.studies import study_create_from_upload, study_record_view
 from diagnosis.services.upload_throttle import UploadRateThrottle
 
@@ -63,29 +58,11 @@ logger = logging.getLogger(__name__)
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorSerializer, description=description)
-
-
-UNAUTHENTICATED = _error("No or invalid credentials (token or session).")
-FORBIDDEN = _error("The account's role may not do this.")
-NOT_FOUND = _error("No such study, or not one this user may see (the two are not told apart).")
-
-
 class StudyPagination(PageNumberPagination):
     """``?page=N``; integrators polling many studies may ask for up to 200 per page with ``?page_size=``."""
 
     page_size_query_param = "page_size"
     max_page_size = 200
-
-
-def _visible_study(view: APIView, request: Request, study_id: uuid.UUID) -> Study:
-    try:
-        study = study_get_visible_to(user=request.user, study_id=study_id)
-    except Study.DoesNotExist:
-        raise NotFound("Study not found.") from None
-    view.check_object_permissions(request, study)
-    return study
 
 
 class StudyListCreateApi(APIView):
@@ -161,10 +138,10 @@ class StudyListCreateApi(APIView):
         parameters=[FilterSerializer],
         responses={
             200: StudySerializer(many=True),
-            400: _error("Invalid filter value."),
+            400: error_response("Invalid filter value."),
             401: UNAUTHENTICATED,
             403: FORBIDDEN,
-            404: _error("No such page (`page` past the last one, or not a positive number)."),
+            404: error_response("No such page (`page` past the last one, or not a positive number)."),
         },
     )
     def get(self, request: Request) -> Response:
@@ -215,17 +192,17 @@ class StudyListCreateApi(APIView):
                 description="The same file was received from this account within the last minutes (a retry): the "
                 "existing study, with `duplicate: true`. Nothing new was stored or queued.",
             ),
-            400: _error("Missing file, corrupt or unusable image (e.g. truncated, DICOM without pixel data)."),
+            400: error_response("Missing file, corrupt or unusable image (e.g. truncated, DICOM without pixel data)."),
             401: UNAUTHENTICATED,
             403: FORBIDDEN,
-            413: _error("File over the size limit, or image dimensions over the pixel limit."),
-            415: _error("Not a DICOM, PNG or JPEG file."),
-            429: _error("Too many uploads; retry after the `Retry-After` header's seconds."),
-            503: _error(
+            413: error_response("File over the size limit, or image dimensions over the pixel limit."),
+            415: error_response("Not a DICOM, PNG or JPEG file."),
+            429: error_response("Too many uploads; retry after the `Retry-After` header's seconds."),
+            503: error_response(
                 "No model version is serving, or the database or storage is unavailable for now "
                 "(the latter two with `Retry-After`)."
             ),
-            507: _error("The server's storage is full; nothing was stored. Retry after `Retry-After` seconds."),
+            507: error_response("The server's storage is full; nothing was stored. Retry after `Retry-After` seconds."),
         },
     )
     def post(self, request: Request) -> Response:
@@ -253,7 +230,7 @@ class StudyDetailApi(APIView):
         responses={200: StudySerializer, 401: UNAUTHENTICATED, 403: FORBIDDEN, 404: NOT_FOUND},
     )
     def get(self, request: Request, id: uuid.UUID) -> Response:
-        study = _visible_study(self, request, id)
+        study = visible_study(self, request, id)
         study_record_view(study=study, user=request_user(request), request=request, what="study")
         return Response(StudySerializer(study, context={"request": request}).data)
 
@@ -266,7 +243,7 @@ _PNG_RESPONSES: dict[Any, Any] = {
     (200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="PNG rendered by PneumoWeb."),
     401: UNAUTHENTICATED,
     403: FORBIDDEN,
-    404: _error("No such study (or not visible), or this image is not available yet."),
+    404: error_response("No such study (or not visible), or this image is not available yet."),
 }
 
 
@@ -277,7 +254,7 @@ class _StudyPngApi(APIView):
     content_negotiation_class = FirstRendererNegotiation
 
     def _serve(self, request: Request, study_id: uuid.UUID, *, what: str) -> FileResponse:
-        study = _visible_study(self, request, study_id)
+        study = visible_study(self, request, study_id)
         stored = self._stored_file(study)
         if not stored:
             raise NotFound(f"The {what} of this study is not available (the study is {study.status}).")
@@ -344,107 +321,6 @@ class StudyOverlayApi(_StudyPngApi):
     def _stored_file(self, study: Study) -> FieldFile | None:
         prediction = study_primary_prediction(study)
         return prediction.overlay if prediction is not None and prediction.overlay else None
-
-
-class StudyReviewCreateApi(APIView):
-    permission_classes = [IsRadiologist]
-
-    @extend_schema_serializer(component_name="ReviewCreate")
-    class InputSerializer(serializers.Serializer[Any]):
-        finding = serializers.ChoiceField(choices=Review.Finding.choices)
-        comment = serializers.CharField(
-            required=False,
-            allow_blank=True,
-            default="",
-            max_length=5000,
-            help_text="The reason: required when the finding differs from the AI's label (an override) and when "
-            "amending.",
-        )
-        amend = serializers.BooleanField(
-            required=False,
-            default=False,
-            help_text="Set to true to amend the study's standing review (a reason is required). Without it, a "
-            "study that already has a review is refused with 409: a review is never replaced silently.",
-        )
-
-    @extend_schema(
-        operation_id="studies_review_create",
-        tags=["studies"],
-        description="Records the radiologist's finding: it confirms or overrides the model's. A study has one "
-        "standing review (the latest); changing it is an explicit amendment (`amend: true` with a reason in "
-        "`comment`), audited as `study.review_amended`, and every earlier review is kept. An override (a finding "
-        "other than the AI's label) needs a reason. `OTHER_ABNORMALITY` and `NON_DIAGNOSTIC` make no pneumonia "
-        "call: their `agrees_with_model` is null and live metrics exclude (and count) them. Audited.",
-        summary="Review a completed study, or amend its review (radiologists only)",
-        request=InputSerializer,
-        responses={
-            201: ReviewSerializer,
-            400: _error("Invalid finding or comment, or no reason given for an override or an amendment."),
-            401: UNAUTHENTICATED,
-            403: _error("Only radiologists review studies."),
-            404: NOT_FOUND,
-            409: _error(
-                "The study is not completed yet, it already has a review and `amend` was not set, or `amend` was set "
-                "and there is no review to amend."
-            ),
-        },
-    )
-    def post(self, request: Request, id: uuid.UUID) -> Response:
-        study = _visible_study(self, request, id)
-        data = validated_input(self.InputSerializer, request.data)
-        review = review_create(
-            study=study,
-            reviewer=request_user(request),
-            finding=data["finding"],
-            comment=data["comment"],
-            amend=data["amend"],
-            request=request,
-        )
-        return Response(ReviewSerializer(review).data, status=201)
-
-
-FHIR_MEDIA_TYPE = "application/fhir+json"
-
-
-class StudyFhirReportApi(APIView):
-    # Read like the study itself (integrators: their own studies; radiologists: all). JSON errors, FHIR on success.
-    permission_classes = [HasClinicalRole]
-    renderer_classes = [JSONRenderer]
-    content_negotiation_class = FirstRendererNegotiation
-
-    @extend_schema(
-        operation_id="studies_fhir_report",
-        tags=["studies"],
-        summary="The study's result as a FHIR R4B DiagnosticReport (audited)",
-        description="A FHIR R4B (R4-compatible) `DiagnosticReport` with its `Observation`s and the AI `Device` as "
-        "contained resources. `status` is `preliminary` while only the AI has read the image, `final` once a "
-        "radiologist reviewed it (the conclusion, `conclusionCode` and `resultsInterpreter` are then the "
-        "radiologist's), and `amended` when a later review changed the finding. Codes: LOINC 18748-4, category RAD, "
-        "SNOMED CT 233604007 (Pneumonia). `imagingStudy` references the ImagingStudy by Study Instance UID "
-        "(`urn:dicom:uid`); an upload without one is referenced by PneumoWeb's study id (`urn:ietf:rfc:3986`). "
-        "See docs/DICOM_CONFORMANCE.md.",
-        responses={
-            (200, FHIR_MEDIA_TYPE): OpenApiResponse(
-                OpenApiTypes.OBJECT, description="A FHIR R4B DiagnosticReport resource (`application/fhir+json`)."
-            ),
-            401: UNAUTHENTICATED,
-            403: FORBIDDEN,
-            404: NOT_FOUND,
-            409: _error("The study is not completed (queued, processing or failed): there is no report yet."),
-        },
-    )
-    def get(self, request: Request, id: uuid.UUID) -> Response:
-        study = _visible_study(self, request, id)
-        if study.status != Study.Status.COMPLETED:
-            raise StudyStateError(
-                f"The study is {study.status}: its FHIR report exists once screening has completed.",
-                extra={"status": study.status},
-            )
-        report = diagnostic_report(study_fhir_report_input(study))
-        study_fhir_record_view(
-            study_id=str(study.id), user=request_user(request), report_status=report["status"], request=request
-        )
-        return Response(report, content_type=FHIR_MEDIA_TYPE)
 
 
 class ModelVersionListApi(APIView):
