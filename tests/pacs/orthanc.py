@@ -128,9 +128,16 @@ class Orthanc:
 
     def find_instances(self, study_instance_uid: str) -> list[dict[str, Any]]:
         """Every instance Orthanc holds under the Study Instance UID, with its tags."""
+        return self._find("Instance", study_instance_uid)
+
+    def find_series(self, study_instance_uid: str) -> list[dict[str, Any]]:
+        """Every series Orthanc holds under the Study Instance UID (``MainDicomTags`` has the Modality)."""
+        return self._find("Series", study_instance_uid)
+
+    def _find(self, level: str, study_instance_uid: str) -> list[dict[str, Any]]:
         response = self.api.post(
             f"{self.url}/tools/find",
-            json={"Level": "Instance", "Query": {"StudyInstanceUID": study_instance_uid}, "Expand": True},
+            json={"Level": level, "Query": {"StudyInstanceUID": study_instance_uid}, "Expand": True},
             timeout=30,
         )
         response.raise_for_status()
@@ -141,14 +148,3 @@ class Orthanc:
         response = self.api.get(f"{self.url}/instances/{orthanc_id}/file", timeout=30)
         response.raise_for_status()
         return response.content
-
-    def find_series(self, study_instance_uid: str) -> list[dict[str, Any]]:
-        """Every series Orthanc holds under the Study Instance UID (``MainDicomTags`` has the Modality)."""
-        response = self.api.post(
-            f"{self.url}/tools/find",
-            json={"Level": "Series", "Query": {"StudyInstanceUID": study_instance_uid}, "Expand": True},
-            timeout=30,
-        )
-        response.raise_for_status()
-        found: list[dict[str, Any]] = response.json()
-        return found
