@@ -54,8 +54,8 @@ def test_a_radiologist_reads_overrides_moves_on_and_amends_by_keyboard(
     page.keyboard.press("Shift+Digit3")  # the lung window preset
     wait_until(page, f"document.getElementById('viewer-stage').dataset.width !== '{width_before}'")
     page.keyboard.press("+")
-    assert page.locator("#viewer-zoom").inner_text() == "125 %"
-    page.wait_for_timeout(100)  # the next animation frame draws
+    # The readout and the canvas change on the next animation frame.
+    wait_until(page, "document.getElementById('viewer-zoom').textContent === '125 %'")
     after = _canvas_pixels(page)
     assert sum(1 for a, b in zip(before, after, strict=True) if abs(a - b) > 8) > len(before) // 4
     # 4. The heatmap back on with the same key.
