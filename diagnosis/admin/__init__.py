@@ -21,6 +21,7 @@ from django.utils.safestring import SafeString
 
 from diagnosis.admin import display, model_version_views, training_run_views
 from diagnosis.admin import pacs_results as pacs_results  # registers the DICOM node and result-object admins
+from diagnosis.admin.common import ReadOnlyAdmin
 from diagnosis.models import AuditEvent, ModelVersion, Prediction, Review, Study, TrainingRun
 from diagnosis.selectors.performance import population_note, versions_live_performance, versions_score_drift
 from diagnosis.selectors.studies import study_find
@@ -201,19 +202,6 @@ class TrainingRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # as above
             return "—"
         url = reverse("admin:diagnosis_modelversion_change", args=[obj.model_version_id])
         return format_html('<a href="{}">{}</a>', url, version.version)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # as above
-    """Clinical records and the audit trail: viewable by staff, never added, changed or deleted from admin."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(AuditEvent)

@@ -1,4 +1,4 @@
-"""What every custom admin page of the lifecycle shares: the admin's own context and the permission check."""
+"""What the admin modules share: the admin's own context, the permission check, and read-only record admins."""
 
 from __future__ import annotations
 
@@ -24,3 +24,16 @@ def admin_context(request: HttpRequest, model_admin: admin.ModelAdmin[Any], titl
 def require(allowed: bool) -> None:
     if not allowed:
         raise PermissionDenied
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # ModelAdmin is generic only in the stubs
+    """Clinical records and the audit trail: viewable by staff, never added, changed or deleted from admin."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

@@ -18,6 +18,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
+from diagnosis.admin.common import ReadOnlyAdmin
 from diagnosis.exceptions import ApplicationError
 from diagnosis.interop.dicom_send import url_without_credentials
 from diagnosis.models import DicomNode, ResultObject, ResultSend
@@ -131,19 +132,6 @@ def _echo_message(request: HttpRequest, node: DicomNode) -> None:
     messages.add_message(request, level, f"{node.name}: {result.message}")
 
 
-class _ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]  # as above
-    """Records of what was made and sent: never added, changed or deleted here; resent by the action."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
 def _resend_message(request: HttpRequest, count: int) -> None:
     if count:
         messages.success(request, f"{count} send(s) queued again.")
@@ -152,7 +140,7 @@ def _resend_message(request: HttpRequest, count: int) -> None:
 
 
 @admin.register(ResultObject)
-class ResultObjectAdmin(_ReadOnly):
+class ResultObjectAdmin(ReadOnlyAdmin):
     list_display = ("kind", "study_link", "sop_instance_uid", "sends_summary", "created_at")
     list_filter = ("kind",)
     search_fields = ("sop_instance_uid", "=study__id")
@@ -182,7 +170,7 @@ class ResultObjectAdmin(_ReadOnly):
 
 
 @admin.register(ResultSend)
-class ResultSendAdmin(_ReadOnly):
+class ResultSendAdmin(ReadOnlyAdmin):
     list_display = ("result", "node_name", "status", "attempts", "sent_at", "error", "updated_at")
     list_filter = ("status", "node_name", "result__kind")
     search_fields = ("node_name", "result__sop_instance_uid")
